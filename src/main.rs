@@ -1,3 +1,56 @@
-fn main() {
-    println!("kvmtriage: under construction");
+//! `kvmtriage`: the command-line front end. Thin: argument parsing and I/O here,
+//! analysis in `crates/`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// Exit codes, documented in `docs/exit-codes.md`.
+pub mod exit {
+    /// The input was analysed (explain), the lookup found something (msr), the guest ran to completion (repro).
+    pub const OK: u8 = 0;
+    /// Usage error or unexpected failure.
+    pub const ERROR: u8 = 1;
+    /// The input could be read but holds no QEMU x86 dump; or the MSR is unknown.
+    pub const NOT_FOUND: u8 = 2;
+    /// The input could not be read (missing file, not text).
+    pub const UNREADABLE: u8 = 3;
+}
+
+#[derive(Parser)]
+#[command(name = "kvmtriage", version, about = "Turns a dead KVM virtual machine's last words into a diagnosis")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read a QEMU x86 register dump (from a file or `-`) and explain it.
+    Explain(cmd::explain::Args),
+    /// Look up a model-specific register by index or name.
+    Msr(cmd::msr::Args),
+    /// Run a guest on /dev/kvm and reproduce a vCPU failure.
+    Repro(cmd::repro::Args),
+    /// Report this host's KVM: access, capabilities, parameters, known issues.
+    Host(cmd::host::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Explain(args) => cmd::explain::run(args),
+        Command::Msr(args) => cmd::msr::run(args),
+        Command::Repro(args) => cmd::repro::run(args),
+        Command::Host(args) => cmd::host::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("kvmtriage: error: {err:#}");
+            ExitCode::from(exit::ERROR)
+        }
+    }
 }

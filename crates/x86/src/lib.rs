@@ -1,0 +1,1 @@
+//! kvmtriage-x86

@@ -1,0 +1,4 @@
+pub mod explain;
+pub mod host;
+pub mod msr;
+pub mod repro;
