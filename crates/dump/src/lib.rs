@@ -24,6 +24,18 @@ pub enum ReadError {
     /// The input is text but holds no QEMU x86 register dump.
     #[error("no QEMU x86 register dump found (scanned {lines_scanned} lines; expected lines such as `RAX=…`/`EAX=…`, `EIP=…`, `CS =…`)")]
     NoDump { lines_scanned: u32 },
+    /// The input holds a Linux kernel oops / register dump (`RIP: 0010:…`),
+    /// which is a guest-kernel report, not a QEMU vCPU dump.
+    #[error("no QEMU x86 register dump found: line {line} starts a Linux kernel oops register dump (`RIP: …`), which is the guest kernel's report, not QEMU's vCPU state")]
+    KernelOops { line: u32 },
+}
+
+impl ReadError {
+    /// True for "text, but no dump" errors ([`ReadError::NoDump`],
+    /// [`ReadError::KernelOops`]); false for unreadable input.
+    pub fn is_no_dump(&self) -> bool {
+        matches!(self, ReadError::NoDump { .. } | ReadError::KernelOops { .. })
+    }
 }
 
 /// Find and read every QEMU x86 register dump in `text`.

@@ -44,7 +44,34 @@ pub struct Source {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Warning {
     pub line: u32,
+    pub kind: WarningKind,
     pub message: String,
+}
+
+/// Category of a [`Warning`] (JSON: snake_case string).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarningKind {
+    /// A value or token could not be read as QEMU prints it (wrong digit
+    /// count, not hex, two Code markers, ...). The dump is damaged.
+    Malformed,
+    /// The dump ends before its usual end (lines missing or cut mid-line).
+    Truncated,
+    /// Other output (another vCPU's error, shell text) appears inside the dump.
+    Interleaved,
+    /// The register values describe a state the CPU cannot be in (or that
+    /// QEMU would not print), e.g. `CS64` with EFER.LMA=0.
+    Inconsistent,
+    /// Worth knowing, not damage (e.g. an event line with no dump of its own).
+    Note,
+}
+
+impl WarningKind {
+    /// True when the warning means the dump text itself is damaged
+    /// (malformed or truncated), as opposed to a finding about the state.
+    pub fn is_damage(self) -> bool {
+        matches!(self, WarningKind::Malformed | WarningKind::Truncated)
+    }
 }
 
 /// What QEMU printed before (or, for TCG triple faults, after) the dump.
@@ -102,6 +129,9 @@ pub enum Event {
     NotifyExit { line: u32 },
     /// `Failed to get registers: …` / `Failed to put registers …` (QEMU ≥ 8).
     RegistersFailed { message: String, line: u32 },
+    /// `CPU Reset (CPU N)` from `-d cpu_reset`: the dump shows the state
+    /// just before the reset.
+    CpuReset { cpu: u32, line: u32 },
     /// TCG `Triple fault` (printed after the dump).
     TripleFault { line: u32 },
     /// `qemu: fatal: …` (TCG).
@@ -122,6 +152,7 @@ impl Event {
             Event::UnknownExit { .. } => "unknown_exit",
             Event::NotifyExit { .. } => "notify_exit",
             Event::RegistersFailed { .. } => "registers_failed",
+            Event::CpuReset { .. } => "cpu_reset",
             Event::TripleFault { .. } => "triple_fault",
             Event::Fatal { .. } => "fatal",
             Event::None => "none",
@@ -138,6 +169,7 @@ impl Event {
             | Event::UnknownExit { line, .. }
             | Event::NotifyExit { line }
             | Event::RegistersFailed { line, .. }
+            | Event::CpuReset { line, .. }
             | Event::TripleFault { line }
             | Event::Fatal { line, .. } => Some(*line),
             Event::None => None,
@@ -651,6 +683,11 @@ impl Dump {
             _ => return None,
         };
         r.as_ref().map(Reg::get)
+    }
+
+    /// True when any warning says the dump text is damaged.
+    pub fn is_damaged(&self) -> bool {
+        self.warnings.iter().any(|w| w.kind.is_damage())
     }
 
     pub fn efer(&self) -> Option<u64> {
