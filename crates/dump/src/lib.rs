@@ -8,6 +8,7 @@ pub mod decode;
 pub mod hex;
 pub mod model;
 mod reader;
+pub mod tables;
 
 pub use decode::{BitField, Decoded, SegmentAttrs, SegmentClass};
 pub use model::*;
@@ -34,7 +35,10 @@ impl ReadError {
     /// True for "text, but no dump" errors ([`ReadError::NoDump`],
     /// [`ReadError::KernelOops`]); false for unreadable input.
     pub fn is_no_dump(&self) -> bool {
-        matches!(self, ReadError::NoDump { .. } | ReadError::KernelOops { .. })
+        matches!(
+            self,
+            ReadError::NoDump { .. } | ReadError::KernelOops { .. }
+        )
     }
 }
 

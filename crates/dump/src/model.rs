@@ -563,7 +563,7 @@ pub struct OpmaskReg {
 }
 
 /// The `Code=` window: up to 50 guest bytes around RIP.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CodeWindow {
     /// Bytes in order; `None` where QEMU printed `??` (unreadable).
     pub bytes: Vec<Option<u8>>,
@@ -571,6 +571,47 @@ pub struct CodeWindow {
     pub marker: Option<usize>,
     /// Line where `Code=` started (continuations may follow).
     pub line: u32,
+}
+
+impl CodeWindow {
+    /// The window as QEMU prints it: `c3 0f <0f> 30 ?? …`.
+    pub fn text(&self) -> String {
+        let mut s = String::with_capacity(self.bytes.len() * 3 + 2);
+        for (i, b) in self.bytes.iter().enumerate() {
+            if i > 0 {
+                s.push(' ');
+            }
+            let marked = self.marker == Some(i);
+            if marked {
+                s.push('<');
+            }
+            match b {
+                Some(b) => {
+                    const HEX: &[u8; 16] = b"0123456789abcdef";
+                    s.push(char::from(HEX[usize::from(b >> 4)]));
+                    s.push(char::from(HEX[usize::from(b & 15)]));
+                }
+                None => s.push_str("??"),
+            }
+            if marked {
+                s.push('>');
+            }
+        }
+        s
+    }
+}
+
+impl Serialize for CodeWindow {
+    /// `{"bytes": [195, 15, null, …], "marker": 20, "line": 31, "text": "c3 0f ?? …"}`
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("CodeWindow", 4)?;
+        st.serialize_field("bytes", &self.bytes)?;
+        st.serialize_field("marker", &self.marker)?;
+        st.serialize_field("line", &self.line)?;
+        st.serialize_field("text", &self.text())?;
+        st.end()
+    }
 }
 
 /// How the code executes.
