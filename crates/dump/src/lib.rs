@@ -10,7 +10,7 @@ pub mod model;
 mod reader;
 pub mod tables;
 
-pub use decode::{BitField, Decoded, SegmentAttrs, SegmentClass};
+pub use decode::{BitField, Decoded, RegisterBits, SegmentAttrs, SegmentClass};
 pub use model::*;
 
 /// Why no dump could be read from a text.

@@ -446,17 +446,16 @@ impl Reader {
         while i <= b.len() {
             if i == 0 || is_prefix_end(b[i - 1]) {
                 let rest = &text[i..];
-                if let Some(name) = reg_token_at(rest) {
-                    let _ = name;
+                if reg_token_at(rest).is_some() {
                     return Kind::Regs(rest);
                 }
-                if rest.starts_with("CPU#") {
-                    let digits: &str = rest[4..]
+                if let Some(after) = rest.strip_prefix("CPU#") {
+                    let digits: &str = after
                         .split(|c: char| !c.is_ascii_digit())
                         .next()
                         .unwrap_or("");
                     if let Ok(n) = digits.parse() {
-                        if rest[4 + digits.len()..].trim().is_empty() {
+                        if after[digits.len()..].trim().is_empty() {
                             return Kind::CpuHeader(n);
                         }
                     }
