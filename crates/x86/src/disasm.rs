@@ -1,0 +1,634 @@
+//! Code-window disassembly with alignment recovery.
+//!
+//! QEMU prints up to 20 bytes before RIP (a kernel oops 42), so the window usually starts in the
+//! middle of an instruction. We try every start offset before the marker and keep the one whose
+//! decoding lands exactly on the marker; see [`analyze_code`] for the exact rule.
+
+use iced_x86::{
+    Decoder, DecoderError, DecoderOptions, FormatMnemonicOptions, Formatter, FormatterOutput, FormatterTextKind,
+    GasFormatter, Instruction, InstructionInfoFactory, IntelFormatter, OpAccess, OpKind, Register,
+};
+use serde::Serialize;
+
+use crate::effect::{describe_effect, Effect};
+use crate::hex::{hex64, hex_bytes, hex_min};
+use crate::state::MachineState;
+
+/// The code window from a dump: bytes with `None` for `??`, the marker position, and where it sits.
+#[derive(Debug, Clone, Copy)]
+pub struct CodeInput<'a> {
+    /// Window bytes; `None` is a `??` (unreadable) byte.
+    pub bytes: &'a [Option<u8>],
+    /// Index in `bytes` of the byte shown as `<xx>` (the byte at RIP).
+    pub marker: usize,
+    /// CPU mode: 16, 32 or 64.
+    pub bitness: u32,
+    /// RIP/EIP/IP from the dump (offset within CS outside 64-bit mode).
+    pub rip: u64,
+    /// CS base; added to addresses outside 64-bit mode (real mode: selector * 16).
+    pub cs_base: u64,
+}
+
+/// Assembler syntax of the `text` fields.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Syntax {
+    /// Intel syntax (`mov rdi,qword ptr [r13+0x80]`), the default.
+    #[default]
+    Intel,
+    /// AT&T/GNU as syntax (`mov 0x80(%r13),%rdi`).
+    Att,
+}
+
+/// Options for [`analyze_code`].
+#[derive(Debug, Clone, Default)]
+pub struct CodeOptions {
+    pub syntax: Syntax,
+}
+
+/// Result of [`analyze_code`]; serialises to the `code` part of the JSON report (docs/json.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct CodeAnalysis {
+    pub bitness: u32,
+    pub syntax: Syntax,
+    /// Linear address of the window's first byte.
+    #[serde(serialize_with = "crate::hex::ser_hex64")]
+    pub window_address: u64,
+    pub marker: usize,
+    pub alignment: Alignment,
+    /// The instruction at the marker; `None` when the marker byte is `??` or the input is unusable.
+    pub fault: Option<FaultInstruction>,
+    pub listing: Vec<ListingLine>,
+    /// Things the reader must know: unreadable bytes, uncertain alignment, truncated instructions.
+    pub notes: Vec<String>,
+}
+
+/// How the listing was aligned.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Alignment {
+    /// Decoding from `start_offset` lands exactly on the marker.
+    pub synced: bool,
+    /// Window offset where the listing's decoding starts (the marker itself when not synced).
+    pub start_offset: usize,
+    /// Invalid instructions decoded between `start_offset` and the marker.
+    pub invalid_before_marker: usize,
+    /// How many start offsets before the marker were tried and how many landed on it.
+    pub starts_tried: usize,
+    pub starts_landing: usize,
+    /// Readable range `[first, end)` around the marker (bounded by `??` bytes or the window).
+    pub readable_first: usize,
+    pub readable_end: usize,
+}
+
+/// One line of the listing.
+#[derive(Debug, Clone, Serialize)]
+pub struct ListingLine {
+    #[serde(serialize_with = "crate::hex::ser_hex64")]
+    pub address: u64,
+    pub offset: usize,
+    /// Space-separated hex bytes, e.g. `"0f 30"`.
+    pub bytes: String,
+    pub text: String,
+    pub is_fault: bool,
+    /// false for bytes that decode to no instruction (`(bad)`) or run past the readable range.
+    pub valid: bool,
+    /// Bytes before the marker that could not be aligned with it (shown raw).
+    pub uncertain: bool,
+}
+
+/// A prefix byte of the faulting instruction.
+#[derive(Debug, Clone, Serialize)]
+pub struct Prefix {
+    pub byte: String,
+    pub name: String,
+}
+
+/// One operand of the faulting instruction.
+#[derive(Debug, Clone, Serialize)]
+pub struct Operand {
+    /// `register`, `immediate`, `memory`, `near_branch`, `far_branch`.
+    pub kind: &'static str,
+    pub text: String,
+    /// `read`, `write`, `read_write`, `cond_read`, `cond_write`, `read_cond_write`, `none`.
+    pub access: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub register: Option<String>,
+    /// Register value from the dump, immediate, or branch target.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::hex::ser_opt_hex64")]
+    pub value: Option<u64>,
+}
+
+/// A register the instruction reads or writes (iced-x86 instruction info).
+#[derive(Debug, Clone, Serialize)]
+pub struct RegisterUse {
+    pub register: String,
+    pub access: &'static str,
+    /// Value before the instruction, from the dump (`None` if the dump does not have it).
+    #[serde(serialize_with = "crate::hex::ser_opt_hex64")]
+    pub value: Option<u64>,
+}
+
+/// A memory access of the instruction with its effective address from the dumped registers.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryAccess {
+    /// e.g. `gs:[0x0]`, `ds:[rdi-0x8]`.
+    pub expression: String,
+    pub segment: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<String>,
+    pub scale: u32,
+    #[serde(serialize_with = "crate::hex::ser_hex64")]
+    pub displacement: u64,
+    /// Bytes accessed (0 when not an ordinary data access, e.g. `lea`, `invlpg`).
+    pub size: usize,
+    pub access: &'static str,
+    /// Linear address (segment base + offset), if every register it needs is in the dump.
+    #[serde(serialize_with = "crate::hex::ser_opt_hex64")]
+    pub address: Option<u64>,
+    /// Registers needed for the address that the dump does not give.
+    pub unknown_registers: Vec<String>,
+}
+
+/// The instruction at the marker, decoded and explained.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultInstruction {
+    #[serde(serialize_with = "crate::hex::ser_hex64")]
+    pub address: u64,
+    /// Space-separated lowercase hex, e.g. `"0f 30"`.
+    pub bytes: String,
+    pub length: usize,
+    /// Lowercase Intel mnemonic without prefixes (`wrmsr`); `(bad)` if the bytes are not an instruction.
+    pub mnemonic: String,
+    /// Whole instruction in the requested syntax.
+    pub text: String,
+    /// Whether alignment recovery landed on the marker (the listing before it is trustworthy).
+    pub synced: bool,
+    pub valid: bool,
+    pub prefixes: Vec<Prefix>,
+    pub operands: Vec<Operand>,
+    pub registers: Vec<RegisterUse>,
+    pub memory: Vec<MemoryAccess>,
+    /// For RDMSR/WRMSR/WRMSRNS: the MSR and the value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub msr: Option<crate::effect::MsrAccess>,
+    pub effect: Effect,
+}
+
+/// Result of decoding from one start offset up to the marker.
+struct Attempt {
+    start: usize,
+    landed: bool,
+    invalid: usize,
+}
+
+/// Disassembles the code window and explains the instruction at the marker.
+///
+/// Alignment rule: every start offset `s` in the readable range before the marker is decoded
+/// linearly (an invalid byte counts one invalid instruction and advances one byte). Starts whose
+/// decoding lands exactly on the marker are candidates; the winner has the fewest invalid
+/// instructions, ties going to the earliest start (most context; x86 decoding re-synchronises
+/// quickly, so landing paths share their tail). If none lands, decoding starts at the marker and the
+/// bytes before it are listed raw and flagged `uncertain`. `??` bytes bound the readable range.
+pub fn analyze_code(input: &CodeInput, state: &MachineState, opts: &CodeOptions) -> CodeAnalysis {
+    let bitness = input.bitness;
+    let mut notes = Vec::new();
+    let ip_mask = match bitness {
+        16 => 0xffff,
+        32 => 0xffff_ffff,
+        _ => u64::MAX,
+    };
+    let window_ip = input.rip.wrapping_sub(input.marker as u64) & ip_mask;
+    let linear = |offset: usize| -> u64 {
+        let ip = window_ip.wrapping_add(offset as u64) & ip_mask;
+        if bitness == 64 {
+            ip
+        } else {
+            input.cs_base.wrapping_add(ip)
+        }
+    };
+    let mut analysis = CodeAnalysis {
+        bitness,
+        syntax: opts.syntax,
+        window_address: linear(0),
+        marker: input.marker,
+        alignment: Alignment::default(),
+        fault: None,
+        listing: Vec::new(),
+        notes: Vec::new(),
+    };
+    if !matches!(bitness, 16 | 32 | 64) {
+        notes.push(format!("unsupported bitness {bitness} (expected 16, 32 or 64): not disassembled"));
+        analysis.notes = notes;
+        return analysis;
+    }
+    if input.marker >= input.bytes.len() {
+        notes.push(format!(
+            "marker offset {} is outside the {}-byte code window: not disassembled",
+            input.marker,
+            input.bytes.len()
+        ));
+        analysis.notes = notes;
+        return analysis;
+    }
+    if input.bytes[input.marker].is_none() {
+        notes.push("the byte at the marker is ?? (unreadable): the faulting instruction is unknown".to_string());
+        analysis.alignment.readable_first = input.marker;
+        analysis.alignment.readable_end = input.marker;
+        analysis.notes = notes;
+        return analysis;
+    }
+
+    // Readable range [first, end) around the marker.
+    let first = input.bytes[..input.marker].iter().rposition(Option::is_none).map_or(0, |p| p + 1);
+    let end = input.bytes[input.marker..]
+        .iter()
+        .position(Option::is_none)
+        .map_or(input.bytes.len(), |p| input.marker + p);
+    if first > 0 {
+        notes.push(format!(
+            "bytes before offset {first} are ?? (unreadable); alignment uses offsets {first}..{}",
+            input.marker
+        ));
+    }
+    if end < input.bytes.len() {
+        notes.push(format!("?? at offset {end}: decoding stops there"));
+    }
+    let known: Vec<u8> = input.bytes[first..end].iter().map(|b| b.unwrap_or(0)).collect();
+    let marker_rel = input.marker - first;
+
+    // Alignment recovery.
+    let mut decoder = Decoder::with_ip(bitness, &known, window_ip.wrapping_add(first as u64) & ip_mask, DecoderOptions::NONE);
+    let attempts: Vec<Attempt> = (0..marker_rel).map(|s| try_start(&mut decoder, s, marker_rel, window_ip, first, ip_mask)).collect();
+    let best = attempts.iter().filter(|a| a.landed).min_by_key(|a| (a.invalid, a.start));
+    let synced = marker_rel == 0 || best.is_some();
+    let start_rel = best.map_or(marker_rel, |a| a.start);
+    analysis.alignment = Alignment {
+        synced,
+        start_offset: first + start_rel,
+        invalid_before_marker: best.map_or(0, |a| a.invalid),
+        starts_tried: attempts.len(),
+        starts_landing: attempts.iter().filter(|a| a.landed).count(),
+        readable_first: first,
+        readable_end: end,
+    };
+    if marker_rel == 0 && input.marker > 0 {
+        notes.push("no readable bytes before the marker: nothing to align".to_string());
+    }
+    if !synced {
+        notes.push(format!(
+            "no start offset in {first}..{} decodes onto the marker: bytes before it are uncertain; decoding starts at the marker",
+            input.marker
+        ));
+        analysis.listing.push(ListingLine {
+            address: linear(first),
+            offset: first,
+            bytes: hex_bytes(&known[..marker_rel]),
+            text: format!("(uncertain: {marker_rel} bytes not aligned with the marker)"),
+            is_fault: false,
+            valid: false,
+            uncertain: true,
+        });
+    } else if let Some(b) = best {
+        if b.invalid > 0 {
+            notes.push(format!("{} invalid instruction(s) between the aligned start and the marker", b.invalid));
+        }
+    }
+
+    // Listing.
+    let mut fmt = make_formatter(opts.syntax);
+    let mut text = String::new();
+    let mut pos = start_rel;
+    let mut instr = Instruction::default();
+    let mut fault_instr: Option<(Instruction, bool, usize)> = None;
+    while pos < known.len() {
+        decoder.set_ip(window_ip.wrapping_add((first + pos) as u64) & ip_mask);
+        if decoder.set_position(pos).is_err() {
+            break;
+        }
+        decoder.decode_out(&mut instr);
+        let offset = first + pos;
+        let is_fault = offset == input.marker;
+        let (len, valid, line_text) = if instr.is_invalid() {
+            if decoder.last_error() == DecoderError::NoMoreBytes {
+                let rest = known.len() - pos;
+                notes.push(format!(
+                    "the instruction at offset {offset} runs past the readable bytes (window end or ??): {rest} byte(s) shown raw"
+                ));
+                (rest, false, "(truncated)".to_string())
+            } else {
+                (1, false, "(bad)".to_string())
+            }
+        } else {
+            text.clear();
+            fmt.format(&instr, &mut text);
+            (instr.len(), true, text.clone())
+        };
+        let len = len.max(1).min(known.len() - pos);
+        if is_fault {
+            fault_instr = Some((instr, valid, len));
+        }
+        analysis.listing.push(ListingLine {
+            address: linear(offset),
+            offset,
+            bytes: hex_bytes(&known[pos..pos + len]),
+            text: line_text,
+            is_fault,
+            valid,
+            uncertain: false,
+        });
+        pos += len;
+    }
+
+    if let Some((instr, valid, len)) = fault_instr {
+        let bytes = &known[marker_rel..(marker_rel + len).min(known.len())];
+        analysis.fault = Some(build_fault(&instr, valid, bytes, linear(input.marker), synced, bitness, state, opts.syntax));
+    }
+    analysis.notes = notes;
+    analysis
+}
+
+fn try_start(decoder: &mut Decoder<'_>, start: usize, marker: usize, window_ip: u64, first: usize, ip_mask: u64) -> Attempt {
+    let mut pos = start;
+    let mut invalid = 0;
+    let mut instr = Instruction::default();
+    while pos < marker {
+        decoder.set_ip(window_ip.wrapping_add((first + pos) as u64) & ip_mask);
+        if decoder.set_position(pos).is_err() {
+            break;
+        }
+        decoder.decode_out(&mut instr);
+        if instr.is_invalid() {
+            invalid += 1;
+            pos += 1;
+        } else {
+            pos += instr.len();
+        }
+    }
+    Attempt { start, landed: pos == marker, invalid }
+}
+
+/// Formatter used for listing text.
+pub(crate) fn make_formatter(syntax: Syntax) -> Box<dyn Formatter> {
+    let mut f: Box<dyn Formatter> = match syntax {
+        Syntax::Intel => Box::new(IntelFormatter::new()),
+        Syntax::Att => Box::new(GasFormatter::new()),
+    };
+    let o = f.options_mut();
+    o.set_hex_prefix("0x");
+    o.set_hex_suffix("");
+    o.set_uppercase_hex(false);
+    o.set_rip_relative_addresses(true);
+    o.set_space_after_operand_separator(false);
+    o.set_branch_leading_zeros(false);
+    // Always print the operand size (`nop dword ptr [rax+rax]`), as objdump does.
+    o.set_memory_size_options(iced_x86::MemorySizeOptions::Always);
+    f
+}
+
+/// Collects the mnemonic token of a formatted instruction.
+struct MnemonicOut(String);
+
+impl FormatterOutput for MnemonicOut {
+    fn write(&mut self, text: &str, kind: FormatterTextKind) {
+        if kind == FormatterTextKind::Mnemonic {
+            self.0.push_str(text);
+        }
+    }
+}
+
+/// Lowercase Intel mnemonic without prefixes, as the Intel formatter prints it (`xsave64`, `jmp`).
+pub fn intel_mnemonic(instr: &Instruction) -> String {
+    if instr.is_invalid() {
+        return "(bad)".to_string();
+    }
+    let mut f = IntelFormatter::new();
+    let mut out = MnemonicOut(String::new());
+    f.format_mnemonic_options(instr, &mut out, FormatMnemonicOptions::NO_PREFIXES);
+    out.0
+}
+
+pub(crate) fn access_name(a: OpAccess) -> &'static str {
+    match a {
+        OpAccess::None => "none",
+        OpAccess::Read => "read",
+        OpAccess::CondRead => "cond_read",
+        OpAccess::Write => "write",
+        OpAccess::CondWrite => "cond_write",
+        OpAccess::ReadWrite => "read_write",
+        OpAccess::ReadCondWrite => "read_cond_write",
+        OpAccess::NoMemAccess => "no_mem_access",
+    }
+}
+
+fn prefix_name(byte: u8) -> Option<&'static str> {
+    Some(match byte {
+        0xf0 => "lock",
+        0xf2 => "repne/bnd",
+        0xf3 => "rep",
+        0x2e => "cs",
+        0x36 => "ss",
+        0x3e => "ds",
+        0x26 => "es",
+        0x64 => "fs",
+        0x65 => "gs",
+        0x66 => "operand-size",
+        0x67 => "address-size",
+        _ => return None,
+    })
+}
+
+fn prefixes(bytes: &[u8], bitness: u32) -> Vec<Prefix> {
+    let mut out = Vec::new();
+    for &b in bytes {
+        if let Some(name) = prefix_name(b) {
+            out.push(Prefix { byte: format!("{b:02x}"), name: name.to_string() });
+        } else if bitness == 64 && (0x40..=0x4f).contains(&b) {
+            let mut n = String::from("rex");
+            if b & 8 != 0 {
+                n.push_str(".w");
+            }
+            if b & 4 != 0 {
+                n.push_str(".r");
+            }
+            if b & 2 != 0 {
+                n.push_str(".x");
+            }
+            if b & 1 != 0 {
+                n.push_str(".b");
+            }
+            out.push(Prefix { byte: format!("{b:02x}"), name: n });
+            // REX must be the last prefix; stop at it.
+            break;
+        } else {
+            break;
+        }
+    }
+    out
+}
+
+/// Register value lookup for iced's address computation: GPRs from the dump, segment registers
+/// give their base (0 for ES/CS/SS/DS in 64-bit mode).
+pub(crate) fn register_for_address(state: &MachineState, reg: Register, bitness: u32, next_ip: u64) -> Option<u64> {
+    if reg.is_segment_register() {
+        return state.segment_base(reg, bitness);
+    }
+    match reg {
+        Register::RIP | Register::EIP => Some(next_ip),
+        _ => state.register(reg),
+    }
+}
+
+fn reg_name(fmt: &mut IntelFormatter, reg: Register) -> String {
+    fmt.format_register(reg).to_string()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_fault(
+    instr: &Instruction,
+    valid: bool,
+    bytes: &[u8],
+    address: u64,
+    synced: bool,
+    bitness: u32,
+    state: &MachineState,
+    syntax: Syntax,
+) -> FaultInstruction {
+    let mut fmt = make_formatter(syntax);
+    let mut intel = IntelFormatter::new();
+    let mut text = String::new();
+    if valid {
+        fmt.format(instr, &mut text);
+    } else {
+        text.push_str("(bad)");
+    }
+    let mut fault = FaultInstruction {
+        address,
+        bytes: hex_bytes(bytes),
+        length: bytes.len(),
+        mnemonic: if valid { intel_mnemonic(instr) } else { "(bad)".to_string() },
+        text,
+        synced,
+        valid,
+        prefixes: prefixes(bytes, bitness),
+        operands: Vec::new(),
+        registers: Vec::new(),
+        memory: Vec::new(),
+        msr: None,
+        effect: Effect::invalid(bytes),
+    };
+    if !valid {
+        return fault;
+    }
+    let mut factory = InstructionInfoFactory::new();
+    let info = factory.info(instr);
+    for i in 0..instr.op_count() {
+        let kind = instr.op_kind(i);
+        let mut op_text = String::new();
+        if let Ok(Some(fi)) = fmt.get_formatter_operand(instr, i) {
+            let _ = fmt.format_operand(instr, &mut op_text, fi);
+        }
+        let access = access_name(info.op_access(i));
+        let (kind_name, register, value) = match kind {
+            OpKind::Register => {
+                let r = instr.op_register(i);
+                ("register", Some(reg_name(&mut intel, r)), state.register(r))
+            }
+            OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64 => {
+                ("near_branch", None, Some(instr.near_branch_target()))
+            }
+            OpKind::FarBranch16 | OpKind::FarBranch32 => ("far_branch", None, None),
+            OpKind::Memory
+            | OpKind::MemorySegSI
+            | OpKind::MemorySegESI
+            | OpKind::MemorySegRSI
+            | OpKind::MemorySegDI
+            | OpKind::MemorySegEDI
+            | OpKind::MemorySegRDI
+            | OpKind::MemoryESDI
+            | OpKind::MemoryESEDI
+            | OpKind::MemoryESRDI => ("memory", None, None),
+            _ => ("immediate", None, Some(instr.immediate(i))),
+        };
+        fault.operands.push(Operand { kind: kind_name, text: op_text, access, register, value });
+    }
+    for r in info.used_registers() {
+        fault.registers.push(RegisterUse {
+            register: reg_name(&mut intel, r.register()),
+            access: access_name(r.access()),
+            value: state.register(r.register()),
+        });
+    }
+    let next_ip = instr.next_ip();
+    for m in info.used_memory() {
+        let mut unknown = Vec::new();
+        for r in [m.segment(), m.base(), m.index()] {
+            if r != Register::None && register_for_address(state, r, bitness, next_ip).is_none() {
+                unknown.push(reg_name(&mut intel, r));
+            }
+        }
+        let address = m.virtual_address(0, |r, _, _| register_for_address(state, r, bitness, next_ip));
+        let mut expr = String::new();
+        if m.segment() != Register::None {
+            expr.push_str(&reg_name(&mut intel, m.segment()));
+            expr.push(':');
+        }
+        expr.push('[');
+        let mut parts = Vec::new();
+        if m.base() != Register::None {
+            parts.push(reg_name(&mut intel, m.base()));
+        }
+        if m.index() != Register::None {
+            parts.push(if m.scale() > 1 {
+                format!("{}*{}", reg_name(&mut intel, m.index()), m.scale())
+            } else {
+                reg_name(&mut intel, m.index())
+            });
+        }
+        let disp = m.displacement();
+        let mut s = parts.join("+");
+        if disp != 0 || s.is_empty() {
+            let signed = disp as i64;
+            if !s.is_empty() && signed < 0 && signed > -0x1_0000_0000 {
+                s.push_str(&format!("-{}", hex_min(signed.unsigned_abs())));
+            } else {
+                if !s.is_empty() {
+                    s.push('+');
+                }
+                s.push_str(&hex_min(disp));
+            }
+        }
+        expr.push_str(&s);
+        expr.push(']');
+        fault.memory.push(MemoryAccess {
+            expression: expr,
+            segment: if m.segment() == Register::None { String::new() } else { reg_name(&mut intel, m.segment()) },
+            base: (m.base() != Register::None).then(|| reg_name(&mut intel, m.base())),
+            index: (m.index() != Register::None).then(|| reg_name(&mut intel, m.index())),
+            scale: m.scale(),
+            displacement: disp,
+            size: m.memory_size().size(),
+            access: access_name(m.access()),
+            address: if unknown.is_empty() { address } else { None },
+            unknown_registers: unknown,
+        });
+    }
+    let effect = describe_effect(instr, state, bitness);
+    fault.msr = effect.msr.clone();
+    fault.effect = effect;
+    fault
+}
+
+/// Convenience for callers holding plain bytes (tests, benches): every byte known.
+pub fn known_bytes(bytes: &[u8]) -> Vec<Option<u8>> {
+    bytes.iter().copied().map(Some).collect()
+}
+
+/// Linear address text of a listing line, for the terminal report.
+pub fn format_address(a: u64, bitness: u32) -> String {
+    match bitness {
+        64 => hex64(a),
+        _ => format!("0x{a:08x}"),
+    }
+}

@@ -1,0 +1,46 @@
+//! Hex formatting shared by the JSON and text output.
+//!
+//! Convention: 64-bit register values and addresses are `0x` + 16 lowercase digits
+//! (`0x0000000007213cc9`); MSR indices, ports and field values use the shortest form (`0x838`).
+
+/// `0x` + 16 lowercase hex digits.
+pub fn hex64(v: u64) -> String {
+    format!("0x{v:016x}")
+}
+
+/// `0x` + shortest lowercase hex (MSR indices).
+pub fn hex32(v: u32) -> String {
+    format!("0x{v:x}")
+}
+
+/// `0x` + shortest lowercase hex.
+pub fn hex_min(v: u64) -> String {
+    format!("0x{v:x}")
+}
+
+/// Bytes as space-separated lowercase pairs: `0f 30`.
+pub fn hex_bytes(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+pub(crate) fn ser_hex64<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex64(*v))
+}
+
+pub(crate) fn ser_hex_min<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex_min(*v))
+}
+
+pub(crate) fn ser_opt_hex64<S: serde::Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_str(&hex64(*v)),
+        None => s.serialize_none(),
+    }
+}
