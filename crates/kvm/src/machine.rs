@@ -472,3 +472,8 @@ fn setup_mce(kvm: &Kvm, vcpu: &VcpuFd) -> Result<u64> {
 pub fn long_mode_active(sregs: &kvm_sregs) -> bool {
     sregs.efer & bits::EFER_LMA != 0
 }
+
+/// Opens `/dev/kvm` once to tell whether a run can start.
+pub fn check_kvm() -> Result<()> {
+    Kvm::new().map(drop).map_err(Error::NoKvm)
+}

@@ -213,9 +213,18 @@ pub struct RunResult {
 /// Installs `plan` on the VM with `KVM_X86_SET_MSR_FILTER`.
 pub fn install_msr_filter(machine: &Machine, plan: &FilterPlan) -> Result<()> {
     if plan.deny_all {
+        // KVM rejects DEFAULT_DENY with no ranges (EINVAL, kvm_vm_ioctl_set_msr_filter), so
+        // add one range that denies MSR 0 too.
+        let bitmap = [0u8];
+        let deny_msr0 = MsrFilterRange {
+            flags: MsrFilterRangeFlags::READ | MsrFilterRangeFlags::WRITE,
+            base: 0,
+            msr_count: 1,
+            bitmap: &bitmap,
+        };
         return machine
             .vm
-            .set_msr_filter(MsrFilterDefaultAction::DENY, &[])
+            .set_msr_filter(MsrFilterDefaultAction::DENY, &[deny_msr0])
             .map_err(ioctl_err("KVM_X86_SET_MSR_FILTER"));
     }
     if plan.ranges.is_empty() {

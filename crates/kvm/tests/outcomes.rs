@@ -1,0 +1,378 @@
+//! Every scenario under each relevant kernel model on the real /dev/kvm: the outcome, the
+//! vector the guest's handler saw, the MSR exit record, and the internal-error data.
+
+use std::time::{Duration, Instant};
+
+use kvmtriage_kvm::policy::Verdict;
+use kvmtriage_kvm::report::Report;
+use kvmtriage_kvm::run::RunResult;
+use kvmtriage_kvm::{reproduce, scenarios, Guest, Outcome, Request};
+
+const MODELS: &[&str] = &[
+    "host",
+    "linux-5.10",
+    "linux-5.15",
+    "linux-5.18",
+    "linux-5.19",
+    "linux-6.0",
+];
+const PRE_FIX: &[&str] = &["linux-5.10", "linux-5.15", "linux-5.18", "linux-5.19"];
+
+fn have_kvm() -> bool {
+    if kvmtriage_kvm::kvm_available() {
+        true
+    } else {
+        eprintln!("skipped: no /dev/kvm");
+        false
+    }
+}
+
+fn run(scenario: &str, model: &str, rules: &[&str]) -> (Report, RunResult) {
+    let mut request = Request::new(
+        Guest::Scenario(scenarios::find(scenario).unwrap()),
+        model.parse().unwrap(),
+        rules.iter().map(|r| r.parse().unwrap()).collect(),
+    );
+    request.limits.wall = Duration::from_secs(3);
+    reproduce(&request, &mut |_| {}).unwrap()
+}
+
+fn pvm_host() -> bool {
+    kvmtriage_kvm::host::vendor_modules().iter().any(|m| m == "kvm_pvm")
+}
+
+fn assert_gp(report: &Report, context: &str) {
+    match &report.outcome {
+        Outcome::GuestException {
+            vector: 13,
+            name,
+            error_code: Some(0),
+            fault_rip: Some(rip),
+        } => {
+            assert_eq!(name, "#GP");
+            // The faulting instruction is the MSR access whose exit was answered with #GP.
+            let last = report.msr_exits.last().expect("an MSR exit before the #GP");
+            assert_eq!(last.rip, *rip, "{context}");
+            assert_eq!(last.verdict, Verdict::GeneralProtection, "{context}");
+        }
+        other => panic!("{context}: expected #GP seen by the guest handler, got {other:?}"),
+    }
+}
+
+fn assert_eperm(report: &Report, index: u32, value: u64, kvm_reason: &str, context: &str) {
+    assert_eq!(
+        report.outcome,
+        Outcome::KvmRunFailed {
+            errno: libc::EPERM,
+            errno_name: "EPERM".into(),
+            simulated: true
+        },
+        "{context}"
+    );
+    let msr = report.exit.msr.as_ref().expect("exit record has the MSR");
+    assert_eq!((msr.index, msr.value, msr.kvm_reason), (index, value, kvm_reason), "{context}");
+    assert_eq!(report.exit.exit_reason, "KVM_EXIT_X86_WRMSR");
+    assert_eq!(report.exit.exit_reason_code, Some(30));
+    assert!(report.qemu_text.starts_with("error: kvm run failed Operation not permitted\n"));
+    // RIP is still on the WRMSR: the exit was never completed.
+    assert_eq!(report.registers_rip(), msr.rip);
+    assert!(report.qemu_text.contains("<0f> 30"), "{}", report.qemu_text);
+}
+
+trait Rip {
+    fn registers_rip(&self) -> u64;
+}
+impl Rip for Report {
+    fn registers_rip(&self) -> u64 {
+        let v = serde_json::to_value(&self.registers).unwrap();
+        u64::from_str_radix(v["rip"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+    }
+}
+
+#[test]
+fn origin_x2apic_timer_continues_under_every_model() {
+    if !have_kvm() {
+        return;
+    }
+    for model in MODELS {
+        let (report, _) = run("origin-x2apic-timer", model, &[]);
+        assert_eq!(report.outcome, Outcome::Halted, "{model}");
+        assert_eq!(report.msr_exits.len(), scenarios::ORIGIN_TIMER_WRITES as usize);
+        for e in &report.msr_exits {
+            assert_eq!((e.index, e.value, e.kvm_reason), (0x838, 0x7213cc9, "INVAL"));
+            assert_eq!(e.verdict, Verdict::Allow);
+        }
+        assert!(report.console.contains("all timer writes done"));
+    }
+}
+
+#[test]
+fn origin_x2apic_timer_with_injected_eperm_dies_at_the_first_write() {
+    if !have_kvm() {
+        return;
+    }
+    let (report, result) = run("origin-x2apic-timer", "host", &["wrmsr:0x838=EPERM"]);
+    assert_eperm(&report, 0x838, 0x7213cc9, "INVAL", "origin");
+    assert_eq!(report.msr_exits.len(), 1);
+    assert!(result.state.cs64());
+    let r = &result.state.regs;
+    assert_eq!((r.rax, r.rcx, r.rdx, r.rsi, r.rdi), (0x7213cc9, 0x838, 0, 0x7213cc9, 0x838));
+}
+
+#[test]
+fn origin_x2apic_timer_random_injection_is_deterministic() {
+    if !have_kvm() {
+        return;
+    }
+    let rule = "random:rate=0.05,seed=7=EPERM";
+    let (a, _) = run("origin-x2apic-timer", "host", &[rule]);
+    let (b, _) = run("origin-x2apic-timer", "host", &[rule]);
+    assert_eperm(&a, 0x838, 0x7213cc9, "INVAL", "random");
+    // Same seed, same write number.
+    assert_eq!(a.msr_exits.len(), b.msr_exits.len());
+    assert!(a.msr_exits.len() > 1, "seed 7 should let some writes through first");
+    let (c, _) = run("origin-x2apic-timer", "host", &["random:rate=0,seed=7=EPERM"]);
+    assert_eq!(c.outcome, Outcome::Halted);
+}
+
+#[test]
+fn origin_x2apic_timer_injected_gp_reaches_the_guest_handler() {
+    if !have_kvm() {
+        return;
+    }
+    let (report, _) = run("origin-x2apic-timer", "host", &["wrmsr:0x838=GP"]);
+    assert_gp(&report, "origin GP");
+}
+
+#[test]
+fn unixware_mc1_ctl() {
+    if !have_kvm() {
+        return;
+    }
+    // This host's KVM (>= 6.0) accepts bit 0 clear without asking the VMM.
+    let (report, _) = run("unixware-mc1-ctl", "host", &[]);
+    assert_eq!(report.outcome, Outcome::Halted);
+    assert!(report.msr_exits.is_empty());
+    for model in PRE_FIX {
+        let (report, result) = run("unixware-mc1-ctl", model, &[]);
+        assert_eperm(&report, 0x404, 0xffff_ffff_ffff_fffe, "FILTER", model);
+        assert!(!result.state.cs64());
+        assert!(report.qemu_text.contains("\nEAX=fffffffe EBX=00000000 ECX=00000404 EDX=ffffffff\n"));
+        let msr = report.exit.msr.as_ref().unwrap();
+        assert!(msr.decided_by.contains("set_msr_mce(MCi_CTL) returns -1"), "{}", msr.decided_by);
+    }
+    let (report, _) = run("unixware-mc1-ctl", "linux-6.0", &[]);
+    assert_eq!(report.outcome, Outcome::Halted);
+    assert_eq!(report.msr_exits.len(), 1);
+    assert_eq!(report.msr_exits[0].verdict, Verdict::Allow);
+    assert!(report.console.contains("wrmsr accepted"));
+}
+
+#[test]
+fn unixware_value_predicates() {
+    if !have_kvm() {
+        return;
+    }
+    let (report, _) = run("unixware-mc1-ctl", "host", &["wrmsr:0x404,value&1=0=EPERM"]);
+    assert_eperm(&report, 0x404, 0xffff_ffff_ffff_fffe, "FILTER", "value&1=0");
+    let (report, _) = run("unixware-mc1-ctl", "host", &["wrmsr:0x404,value=0=EPERM"]);
+    assert_eq!(report.outcome, Outcome::Halted, "predicate false: passed to KVM");
+    assert_eq!(report.msr_exits[0].verdict, Verdict::Allow);
+}
+
+#[test]
+fn illegal_mci_ctl_and_nonzero_mci_status() {
+    if !have_kvm() {
+        return;
+    }
+    for (scenario, index, value) in [("mci-ctl-illegal", 0x404, 0x1234), ("mci-status-nonzero", 0x405, 1)] {
+        let (report, _) = run(scenario, "host", &[]);
+        assert_gp(&report, scenario);
+        assert_eq!(report.msr_exits[0].kvm_reason, "INVAL", "KVM itself rejected it");
+        for model in PRE_FIX {
+            let (report, _) = run(scenario, model, &[]);
+            assert_eperm(&report, index, value, "FILTER", model);
+        }
+        let (report, _) = run(scenario, "linux-6.0", &[]);
+        assert_gp(&report, scenario);
+        assert!(report.msr_exits[0].decided_by.contains("linux-6.0"));
+    }
+}
+
+#[test]
+fn unknown_and_filtered_msrs_get_gp() {
+    if !have_kvm() {
+        return;
+    }
+    let ignore = kvmtriage_kvm::host::ignore_msrs();
+    for model in MODELS {
+        for scenario in ["unknown-msr-read", "unknown-msr-write"] {
+            let (report, _) = run(scenario, model, &[]);
+            if ignore {
+                assert_eq!(report.outcome, Outcome::Halted, "{scenario} ignore_msrs=Y");
+            } else {
+                assert_gp(&report, scenario);
+            }
+            assert_eq!(report.msr_exits[0].index, 0xdead_beef);
+            assert_eq!(report.msr_exits[0].kvm_reason, "UNKNOWN");
+        }
+        let (report, _) = run("filtered-msr", model, &[]);
+        assert_gp(&report, "filtered-msr");
+        assert_eq!(report.msr_exits[0].kvm_reason, "FILTER");
+        assert!(report.msr_exits[0].decided_by.contains("scenario MSR filter"));
+    }
+}
+
+#[test]
+fn injected_read_failure_is_fatal() {
+    if !have_kvm() {
+        return;
+    }
+    let (report, _) = run("unknown-msr-read", "host", &["rdmsr:0xdead0000-0xdeadffff=EIO"]);
+    assert_eq!(
+        report.outcome,
+        Outcome::KvmRunFailed {
+            errno: libc::EIO,
+            errno_name: "EIO".into(),
+            simulated: true
+        }
+    );
+    assert_eq!(report.exit.exit_reason, "KVM_EXIT_X86_RDMSR");
+    assert!(report.qemu_text.starts_with("error: kvm run failed Input/output error\n"));
+    assert!(report.qemu_text.contains("<0f> 32"));
+}
+
+#[test]
+fn x87_load_from_mmio_is_an_emulation_failure_with_instruction_bytes() {
+    if !have_kvm() {
+        return;
+    }
+    for model in ["host", "linux-5.15"] {
+        let (report, _) = run("x87-mmio", model, &[]);
+        let Outcome::InternalError { suberror, data } = &report.outcome else {
+            panic!("{:?}", report.outcome)
+        };
+        assert_eq!(*suberror, 1);
+        assert!(data.len() >= 3, "{data:x?}");
+        assert_eq!(data[0] & 1, 1, "instruction bytes present");
+        let mut bytes = data[1].to_le_bytes().to_vec();
+        bytes.extend(data[2].to_le_bytes());
+        let len = bytes[0] as usize;
+        assert!(len >= 7);
+        assert_eq!(&bytes[1..8], &[0xd9, 0x04, 0x25, 0x00, 0x00, 0x00, 0x30]);
+        assert!(report.qemu_text.starts_with("KVM internal error. Suberror: 1\nextra data[0]: 0x0000000000000001\n"));
+        assert!(report.qemu_text.contains("\nemulation failure\nRAX="));
+        assert!(report.qemu_text.contains("<d9> 04 25 00 00 00 30"));
+    }
+}
+
+#[test]
+fn mmio_accesses_are_logged() {
+    if !have_kvm() {
+        return;
+    }
+    let (report, _) = run("mmio-store", "host", &[]);
+    assert_eq!(report.outcome, Outcome::Halted);
+    let got: Vec<(bool, &str)> = report.mmio_exits.iter().map(|m| (m.write, m.data.as_str())).collect();
+    assert_eq!(got, vec![(true, "42"), (false, "ff ff ff ff")]);
+    let v = serde_json::to_value(&report.mmio_exits).unwrap();
+    assert_eq!(v[0]["gpa"], "0x30000000");
+    assert_eq!(v[1]["gpa"], "0x30000004");
+}
+
+#[test]
+fn jump_to_unbacked_memory() {
+    if !have_kvm() {
+        return;
+    }
+    let (report, result) = run("jump-unbacked", "host", &[]);
+    let Outcome::InternalError { suberror, .. } = &report.outcome else {
+        panic!("{:?}", report.outcome)
+    };
+    assert_eq!(*suberror, 1);
+    assert_eq!(result.state.regs.rip, 0x3000_0000);
+    // Nothing is readable there: QEMU prints ?? for every byte.
+    assert!(result.code.bytes.iter().all(Option::is_none));
+    assert!(report.qemu_text.contains("Code=?? ?? "));
+    assert!(report.qemu_text.contains(" <??> "));
+}
+
+#[test]
+fn triple_fault_is_a_shutdown() {
+    if !have_kvm() {
+        return;
+    }
+    for model in MODELS {
+        let (report, result) = run("triple-fault", model, &[]);
+        assert_eq!(report.outcome, Outcome::Shutdown, "{model}");
+        // QEMU prints no dump for a triple fault; our text marks the dump as ours.
+        assert!(report.qemu_text.is_empty());
+        let text = report.to_text(&result.state, &result.code);
+        assert!(text.starts_with("kvmtriage: KVM_EXIT_SHUTDOWN (triple fault)"));
+    }
+}
+
+#[test]
+fn ud2_in_each_mode() {
+    if !have_kvm() {
+        return;
+    }
+    for (scenario, bits) in [("ud2-16", 16), ("ud2-32", 32), ("ud2-64", 64)] {
+        let (report, result) = run(scenario, "host", &[]);
+        assert_eq!(report.mode.bitness(), bits);
+        if bits == 16 && pvm_host() {
+            // PVM emulates real mode and its emulator gives up on UD2 (spec §4).
+            let Outcome::InternalError { suberror: 1, data } = &report.outcome else {
+                panic!("{:?}", report.outcome)
+            };
+            assert_eq!((data[1] >> 8) & 0xffff, 0x0b0f, "insn bytes 0f 0b: {data:x?}");
+            continue;
+        }
+        match &report.outcome {
+            Outcome::GuestException {
+                vector: 6,
+                error_code: None,
+                fault_rip: Some(rip),
+                ..
+            } => {
+                let ud2_at = (result.state.sregs.cs.base + rip) as usize - 0x10000;
+                let code = scenarios::find(scenario).unwrap().assemble().unwrap();
+                assert_eq!(&code[ud2_at..ud2_at + 2], &[0x0f, 0x0b], "{scenario}");
+            }
+            other => panic!("{scenario}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn runaway_guests_are_stopped() {
+    if !have_kvm() {
+        return;
+    }
+    let mut request = Request::new(
+        Guest::Scenario(scenarios::find("spin").unwrap()),
+        "host".parse().unwrap(),
+        vec![],
+    );
+    request.limits.wall = Duration::from_millis(300);
+    let start = Instant::now();
+    let (report, _) = reproduce(&request, &mut |_| {}).unwrap();
+    let took = start.elapsed();
+    assert_eq!(report.outcome, Outcome::WallClockLimit { limit_ms: 300 });
+    assert!(took < Duration::from_secs(2), "{took:?}");
+
+    // The garbage writer corrupts its page tables, IDT and code; whatever it does, the run ends.
+    request.guest = Guest::Scenario(scenarios::find("garbage").unwrap());
+    request.limits.max_exits = 50;
+    let start = Instant::now();
+    let (report, _) = reproduce(&request, &mut |_| {}).unwrap();
+    assert!(start.elapsed() < Duration::from_secs(2));
+    assert!(report.exits <= 50);
+
+    // Exit limit on a guest that exits forever (the timer loop under a 10-exit budget).
+    request.guest = Guest::Scenario(scenarios::find("origin-x2apic-timer").unwrap());
+    request.limits.max_exits = 10;
+    let (report, _) = reproduce(&request, &mut |_| {}).unwrap();
+    assert_eq!(report.outcome, Outcome::ExitLimit { limit: 10 });
+    assert_eq!(report.exits, 10);
+}
