@@ -93,14 +93,71 @@ fn logical_lines(text: &str) -> Vec<LogicalLine<'_>> {
                 last: no,
             });
         } else {
-            out.push(LogicalLine {
-                text: Cow::Borrowed(line),
-                no,
-                last: no,
+            let joins = out.last().is_some_and(|prev| {
+                prev.last + 1 == no && hard_wrap_continues(&prev.text, line).is_some()
             });
+            match out.last_mut() {
+                Some(prev) if joins => {
+                    let cont = hard_wrap_continues(&prev.text, line).unwrap_or("");
+                    let mut joined = prev.text.to_string();
+                    joined.push_str(cont);
+                    prev.text = Cow::Owned(joined);
+                    prev.last = no;
+                }
+                _ => out.push(LogicalLine {
+                    text: Cow::Borrowed(line),
+                    no,
+                    last: no,
+                }),
+            }
         }
     }
     out
+}
+
+/// A terminal or mailer that wraps at a fixed column cuts register tokens
+/// (`RDX=00000000fff` / `d7b03`, `R1` / `1=…`). If `prev` ends in such a cut
+/// and `next` completes it, return the part of `next` to append.
+fn hard_wrap_continues<'a>(prev: &str, next: &'a str) -> Option<&'a str> {
+    if prev.len() < 60 || prev.ends_with([' ', '\t']) {
+        return None;
+    }
+    let next = next.trim_start_matches(['>', ' ']);
+    let last = prev.rsplit([' ', '\t']).next()?;
+    let first_len = next
+        .bytes()
+        .position(|c| c == b' ' || c == b'\t')
+        .unwrap_or(next.len());
+    let first = &next[..first_len];
+    if let Some((name, digits)) = last.split_once('=') {
+        let name = if name.is_empty() {
+            // `R8 =…`: the name is the previous token.
+            prev[..prev.len() - last.len()]
+                .trim_end()
+                .rsplit(' ')
+                .next()?
+        } else {
+            name
+        };
+        let hex = |s: &str| s.bytes().all(is_lower_hex);
+        if !is_reg_name(name) || !hex(digits) || !hex(first) || first.is_empty() {
+            return None;
+        }
+        let total = digits.len() + first.len();
+        if !matches!(digits.len(), 2 | 4 | 8 | 16 | 32) && matches!(total, 4 | 8 | 16 | 32) {
+            return Some(next);
+        }
+        return None;
+    }
+    if last.is_empty() || last.len() > 5 || !last.bytes().all(|c| c.is_ascii_alphanumeric()) {
+        return None;
+    }
+    // Name cut in two: `R1` + `1=…`, `EF` + `ER=…`.
+    let eq = first.find('=')?;
+    let mut name = String::with_capacity(8);
+    name.push_str(last);
+    name.push_str(&first[..eq]);
+    (!is_reg_name(last) && is_reg_name(&name)).then_some(next)
 }
 
 /// Continuation lines of a quoted-printable soft break may carry their own
@@ -1342,7 +1399,8 @@ fn parse_reg_line<'a>(open: &mut Open, line: &'a str, no: u32) -> Option<&'a str
                 let (b, after) = next_token(rest);
                 let (l, after) = next_token(after);
                 rest = after;
-                let base = hex_value(open, name, b, &[8, 16], no);
+                let widths: &[usize] = if layout64(open) { &[16] } else { &[8, 16] };
+                let base = hex_value(open, name, b, widths, no);
                 let limit = hex_value(open, name, l, &[8], no);
                 if let (Some(base), Some(limit)) = (base, limit) {
                     let t = Some(DescriptorTable {
@@ -1364,6 +1422,7 @@ fn parse_reg_line<'a>(open: &mut Open, line: &'a str, no: u32) -> Option<&'a str
                 let widths: &[usize] = match name {
                     "CR0" | "CR4" => &[8],
                     "EFER" => &[16],
+                    _ if layout64(open) => &[16],
                     _ => &[8, 16],
                 };
                 let v = hex_value(open, name, tok, widths, no).map(|v| Located::new(Hex(v), no));
@@ -1530,6 +1589,11 @@ fn parse_reg_line<'a>(open: &mut Open, line: &'a str, no: u32) -> Option<&'a str
     None
 }
 
+/// QEMU used the 64-bit layout (CS.L=1): bases, CR2/CR3 and DRs have 16 digits.
+fn layout64(open: &Open) -> bool {
+    open.dump.general.as_ref().map(|g| g.layout) == Some(GprLayout::Bits64)
+}
+
 fn first_words(s: &str) -> &str {
     let end = s.char_indices().nth(40).map(|(i, _)| i).unwrap_or(s.len());
     s[..end].trim_end()
@@ -1542,7 +1606,8 @@ fn parse_segment(open: &mut Open, seg: SegName, rest: &str, no: u32) {
     let (limit, r) = next_token(r);
     let (attr, r) = next_token(r);
     let selector = hex_value(open, name, sel, &[4], no);
-    let base = hex_value(open, name, base, &[8, 16], no);
+    let widths: &[usize] = if layout64(open) { &[16] } else { &[8, 16] };
+    let base = hex_value(open, name, base, widths, no);
     let limit = hex_value(open, name, limit, &[8], no);
     let attributes = hex_value(open, name, attr, &[8], no);
     let (Some(selector), Some(base), Some(limit), Some(attributes)) =
@@ -1692,8 +1757,21 @@ fn check_complete(open: &mut Open) {
     if d.gdt.is_none() || d.idt.is_none() {
         missing.push("GDT/IDT");
     }
-    if d.cr.cr0.is_none() || d.cr.cr2.is_none() || d.cr.cr3.is_none() || d.cr.cr4.is_none() {
+    let crs: Vec<&str> = [
+        ("CR0", &d.cr.cr0),
+        ("CR2", &d.cr.cr2),
+        ("CR3", &d.cr.cr3),
+        ("CR4", &d.cr.cr4),
+    ]
+    .iter()
+    .filter(|(_, r)| r.is_none())
+    .map(|(n, _)| *n)
+    .collect();
+    let cr_text = format!("control registers ({})", crs.join(" "));
+    if crs.len() == 4 {
         missing.push("control registers");
+    } else if !crs.is_empty() {
+        missing.push(&cr_text);
     }
     if [
         &d.dr.dr0, &d.dr.dr1, &d.dr.dr2, &d.dr.dr3, &d.dr.dr6, &d.dr.dr7,
