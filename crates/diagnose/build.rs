@@ -1,0 +1,515 @@
+//! Turns the reviewable data files in `data/` into static tables (`$OUT_DIR/tables.rs`), so that
+//! `diagnose()` never parses TOML at run time. Every name used in a matcher is validated here:
+//! a typo in the data file is a build error, not a silently dead predicate.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct ExitReasons {
+    reason: Vec<ExitReason>,
+}
+#[derive(Deserialize)]
+struct ExitReason {
+    number: u32,
+    name: String,
+    description: String,
+}
+
+#[derive(Deserialize)]
+struct VmInstructionErrors {
+    error: Vec<VmInstructionError>,
+}
+#[derive(Deserialize)]
+struct VmInstructionError {
+    number: u32,
+    description: String,
+}
+
+#[derive(Deserialize)]
+struct Errnos {
+    errno: Vec<Errno>,
+}
+#[derive(Deserialize)]
+struct Errno {
+    number: i32,
+    name: String,
+    short: String,
+    strerror: String,
+    meaning: String,
+    sources: Vec<String>,
+    next_steps: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Catalogue {
+    issue: Vec<Issue>,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Issue {
+    id: String,
+    kind: String,
+    confidence: String,
+    title: String,
+    summary: String,
+    explanation: String,
+    workarounds: Vec<String>,
+    next_steps: Vec<String>,
+    references: Vec<String>,
+    affected: Option<Affected>,
+    #[serde(default)]
+    commits: Vec<Commit>,
+    #[serde(rename = "match")]
+    matcher: Match,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Affected {
+    from: Option<String>,
+    fixed_in: Option<String>,
+    #[serde(default)]
+    backports: Vec<String>,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Commit {
+    id: String,
+    title: String,
+    first_version: Option<String>,
+    role: String,
+    verified: bool,
+    note: Option<String>,
+}
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Match {
+    event: Option<String>,
+    #[serde(default)]
+    errno: Vec<String>,
+    #[serde(default)]
+    suberror: Vec<u32>,
+    #[serde(default)]
+    hardware_reason: Vec<u64>,
+    #[serde(default)]
+    vector: Vec<u32>,
+    #[serde(default)]
+    exit_reason: Vec<u32>,
+    #[serde(default)]
+    instruction: Vec<String>,
+    #[serde(default)]
+    instruction_class: Vec<String>,
+    #[serde(default)]
+    msr_ranges: Vec<[u32; 2]>,
+    msr_kind: Option<String>,
+    value: Option<String>,
+    #[serde(default)]
+    mode: Vec<String>,
+    #[serde(default)]
+    reg: Vec<RegPred>,
+    #[serde(default)]
+    gpa_ranges: Vec<[u64; 2]>,
+    emulation_flags: Option<u64>,
+    #[serde(default)]
+    state: Vec<String>,
+    #[serde(default)]
+    message_contains: Vec<String>,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegPred {
+    reg: String,
+    mask: u64,
+    eq: u64,
+    #[serde(default)]
+    ne: bool,
+}
+
+fn variant(kind: &str, value: &str, allowed: &[(&str, &str)]) -> String {
+    match allowed.iter().find(|(k, _)| *k == value) {
+        Some((_, v)) => v.to_string(),
+        None => panic!(
+            "known-issues.toml: unknown {kind} {value:?}; allowed: {:?}",
+            allowed.iter().map(|p| p.0).collect::<Vec<_>>()
+        ),
+    }
+}
+
+const EVENTS: &[(&str, &str)] = &[
+    ("run_failed", "EventKind::RunFailed"),
+    ("internal_error", "EventKind::InternalError"),
+    ("entry_failed", "EventKind::EntryFailed"),
+    ("exception_exit", "EventKind::ExceptionExit"),
+    ("unknown_exit", "EventKind::UnknownExit"),
+    ("triple_fault", "EventKind::TripleFault"),
+    ("tcg_fatal", "EventKind::TcgFatal"),
+];
+const KINDS: &[(&str, &str)] = &[
+    ("bug", "IssueKind::Bug"),
+    ("signature", "IssueKind::Signature"),
+    ("configuration", "IssueKind::Configuration"),
+    ("guest", "IssueKind::Guest"),
+];
+const LEVELS: &[(&str, &str)] = &[
+    ("high", "Level::High"),
+    ("medium", "Level::Medium"),
+    ("low", "Level::Low"),
+];
+const ROLES: &[(&str, &str)] = &[
+    ("fix", "CommitRole::Fix"),
+    ("introduced", "CommitRole::Introduced"),
+    ("related", "CommitRole::Related"),
+];
+const CLASSES: &[(&str, &str)] = &[
+    ("x87", "InsnClass::X87"),
+    ("sse", "InsnClass::Sse"),
+    ("avx", "InsnClass::Avx"),
+    ("xsave", "InsnClass::Xsave"),
+    ("mmx", "InsnClass::Mmx"),
+];
+const MSR_KINDS: &[(&str, &str)] = &[
+    ("mci_ctl", "MsrKind::MciCtl"),
+    ("mci_status", "MsrKind::MciStatus"),
+    ("not_mce", "MsrKind::NotMce"),
+];
+const VALUES: &[(&str, &str)] = &[
+    (
+        "mci_ctl_rejected_before_bit0_fix_only",
+        "ValuePredicate::MciCtlRejectedBeforeBit0FixOnly",
+    ),
+    (
+        "mci_ctl_rejected_by_all",
+        "ValuePredicate::MciCtlRejectedByAll",
+    ),
+    (
+        "mci_ctl_accepted_by_all",
+        "ValuePredicate::MciCtlAcceptedByAll",
+    ),
+    ("nonzero", "ValuePredicate::NonZero"),
+    ("zero", "ValuePredicate::Zero"),
+];
+const MODES: &[(&str, &str)] = &[
+    ("real", "ModeKind::Real"),
+    ("vm86", "ModeKind::Vm86"),
+    ("protected16", "ModeKind::Protected16"),
+    ("protected32", "ModeKind::Protected32"),
+    ("compat", "ModeKind::Compat"),
+    ("long64", "ModeKind::Long64"),
+];
+const REGS: &[(&str, &str)] = &[
+    ("cr0", "RegName::Cr0"),
+    ("cr3", "RegName::Cr3"),
+    ("cr4", "RegName::Cr4"),
+    ("efer", "RegName::Efer"),
+    ("rflags", "RegName::Rflags"),
+    ("rip", "RegName::Rip"),
+    ("rax", "RegName::Rax"),
+    ("rcx", "RegName::Rcx"),
+    ("rdx", "RegName::Rdx"),
+    ("rsp", "RegName::Rsp"),
+];
+const STATES: &[(&str, &str)] = &[
+    ("big_real_mode", "StatePredicate::BigRealMode"),
+    ("not_big_real_mode", "StatePredicate::NotBigRealMode"),
+    ("code_unreadable", "StatePredicate::CodeUnreadable"),
+    ("code_is_filler", "StatePredicate::CodeIsFiller"),
+    ("fetch_failed", "StatePredicate::FetchFailed"),
+    ("segments_all_null", "StatePredicate::SegmentsAllNull"),
+    (
+        "not_segments_all_null",
+        "StatePredicate::NotSegmentsAllNull",
+    ),
+    (
+        "reset_state_non_reset_rip",
+        "StatePredicate::ResetStateNonResetRip",
+    ),
+    ("smm", "StatePredicate::Smm"),
+    ("not_smm", "StatePredicate::NotSmm"),
+    ("no_extra_data", "StatePredicate::NoExtraData"),
+    (
+        "modern_emulation_layout",
+        "StatePredicate::ModernEmulationLayout",
+    ),
+    ("insn_not_msr", "StatePredicate::InsnNotMsr"),
+    (
+        "exit_reason_not_ept_misconfig",
+        "StatePredicate::ExitReasonNotEptMisconfig",
+    ),
+];
+const ERRNO_NAMES: &[&str] = &[
+    "EPERM",
+    "EINTR",
+    "EIO",
+    "ENOEXEC",
+    "EAGAIN",
+    "ENOMEM",
+    "EFAULT",
+    "EBUSY",
+    "EINVAL",
+    "EHWPOISON",
+];
+
+fn s(v: &str) -> String {
+    format!("{v:?}")
+}
+fn strs(v: &[String]) -> String {
+    let items: Vec<String> = v.iter().map(|x| s(x)).collect();
+    format!("&[{}]", items.join(", "))
+}
+fn opt_s(v: &Option<String>) -> String {
+    match v {
+        Some(x) => format!("Some({})", s(x)),
+        None => "None".into(),
+    }
+}
+fn parse_ver(v: &str) -> String {
+    let parts: Vec<u32> = v
+        .split('.')
+        .map(|p| {
+            p.parse()
+                .unwrap_or_else(|_| panic!("bad kernel version {v:?} in known-issues.toml"))
+        })
+        .collect();
+    assert!(
+        (2..=3).contains(&parts.len()),
+        "kernel version {v:?} must be X.Y or X.Y.Z"
+    );
+    format!(
+        "Ver {{ major: {}, minor: {}, patch: {} }}",
+        parts[0],
+        parts[1],
+        parts.get(2).copied().unwrap_or(0)
+    )
+}
+fn opt_ver(v: &Option<String>) -> String {
+    match v {
+        Some(x) => format!("Some({})", parse_ver(x)),
+        None => "None".into(),
+    }
+}
+
+fn main() {
+    let data = Path::new("data");
+    for f in [
+        "known-issues.toml",
+        "vmx-exit-reasons.toml",
+        "vm-instruction-errors.toml",
+        "errnos.toml",
+    ] {
+        println!("cargo:rerun-if-changed=data/{f}");
+    }
+    println!("cargo:rerun-if-changed=build.rs");
+    let read = |name: &str| {
+        std::fs::read_to_string(data.join(name))
+            .unwrap_or_else(|e| panic!("reading data/{name}: {e}"))
+    };
+
+    let mut out = String::new();
+
+    let reasons: ExitReasons =
+        toml::from_str(&read("vmx-exit-reasons.toml")).expect("vmx-exit-reasons.toml");
+    out.push_str(
+        "/// VMX basic exit reasons (SDM Vol. 3D Appendix C), from data/vmx-exit-reasons.toml.\n",
+    );
+    out.push_str("pub static VMX_EXIT_REASONS: &[ExitReasonInfo] = &[\n");
+    let mut last = None;
+    for r in &reasons.reason {
+        assert!(
+            last.map_or(true, |l| r.number > l),
+            "vmx-exit-reasons.toml must be sorted by number"
+        );
+        last = Some(r.number);
+        writeln!(
+            out,
+            "    ExitReasonInfo {{ number: {}, name: {}, description: {} }},",
+            r.number,
+            s(&r.name),
+            s(&r.description)
+        )
+        .unwrap();
+    }
+    out.push_str("];\n\n");
+
+    let errs: VmInstructionErrors =
+        toml::from_str(&read("vm-instruction-errors.toml")).expect("vm-instruction-errors.toml");
+    out.push_str("/// VM-instruction error numbers (SDM Vol. 3C §31.4), from data/vm-instruction-errors.toml.\n");
+    out.push_str("pub static VM_INSTRUCTION_ERRORS: &[VmInstructionErrorInfo] = &[\n");
+    for e in &errs.error {
+        writeln!(
+            out,
+            "    VmInstructionErrorInfo {{ number: {}, description: {} }},",
+            e.number,
+            s(&e.description)
+        )
+        .unwrap();
+    }
+    out.push_str("];\n\n");
+
+    let errnos: Errnos = toml::from_str(&read("errnos.toml")).expect("errnos.toml");
+    out.push_str("/// KVM_RUN errno explanations, from data/errnos.toml.\n");
+    out.push_str("pub static ERRNOS: &[ErrnoInfo] = &[\n");
+    for e in &errnos.errno {
+        assert!(
+            ERRNO_NAMES.contains(&e.name.as_str()),
+            "errnos.toml: unexpected errno name {}",
+            e.name
+        );
+        writeln!(
+            out,
+            "    ErrnoInfo {{ number: {}, name: {}, short: {}, strerror: {}, meaning: {}, sources: {}, next_steps: {} }},",
+            e.number,
+            s(&e.name),
+            s(&e.short),
+            s(&e.strerror),
+            s(&e.meaning),
+            strs(&e.sources),
+            strs(&e.next_steps)
+        )
+        .unwrap();
+    }
+    out.push_str("];\n\n");
+
+    let cat: Catalogue = toml::from_str(&read("known-issues.toml"))
+        .unwrap_or_else(|e| panic!("known-issues.toml: {e}"));
+    let mut ids = HashSet::new();
+    out.push_str("/// The known-issue catalogue, from data/known-issues.toml.\n");
+    out.push_str("pub static CATALOGUE: &[KnownIssue] = &[\n");
+    for i in &cat.issue {
+        assert!(ids.insert(i.id.clone()), "duplicate issue id {}", i.id);
+        assert!(
+            i.id.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+            "issue id {:?} must be lower-case kebab",
+            i.id
+        );
+        let m = &i.matcher;
+        for e in &m.errno {
+            assert!(
+                ERRNO_NAMES.contains(&e.as_str()),
+                "{}: unknown errno {e}",
+                i.id
+            );
+        }
+        for c in &i.commits {
+            assert!(
+                c.id.len() >= 12 && c.id.chars().all(|ch| ch.is_ascii_hexdigit()),
+                "{}: commit id {:?} must be >= 12 hex digits",
+                i.id,
+                c.id
+            );
+        }
+        let event = match &m.event {
+            Some(e) => format!("Some({})", variant("event", e, EVENTS)),
+            None => "None".into(),
+        };
+        let classes: Vec<String> = m
+            .instruction_class
+            .iter()
+            .map(|c| variant("instruction_class", c, CLASSES))
+            .collect();
+        let modes: Vec<String> = m.mode.iter().map(|c| variant("mode", c, MODES)).collect();
+        let states: Vec<String> = m
+            .state
+            .iter()
+            .map(|c| variant("state", c, STATES))
+            .collect();
+        let regs: Vec<String> = m
+            .reg
+            .iter()
+            .map(|r| {
+                format!(
+                    "RegPredicate {{ reg: {}, mask: {:#x}, eq: {:#x}, ne: {} }}",
+                    variant("reg", &r.reg, REGS),
+                    r.mask,
+                    r.eq,
+                    r.ne
+                )
+            })
+            .collect();
+        let msr_ranges: Vec<String> = m
+            .msr_ranges
+            .iter()
+            .map(|r| format!("({:#x}, {:#x})", r[0], r[1]))
+            .collect();
+        let gpa_ranges: Vec<String> = m
+            .gpa_ranges
+            .iter()
+            .map(|r| format!("({:#x}, {:#x})", r[0], r[1]))
+            .collect();
+        let instrs: Vec<String> = m
+            .instruction
+            .iter()
+            .map(|x| s(&x.to_ascii_lowercase()))
+            .collect();
+        let matcher = format!(
+            "Matcher {{ event: {event}, errno: {errno}, suberror: &{sub:?}, hardware_reason: &[{hw}], vector: &{vec:?}, exit_reason: &{er:?}, instruction: &[{ins}], instruction_class: &[{cls}], msr_ranges: &[{mr}], msr_kind: {mk}, value: {val}, modes: &[{modes}], regs: &[{regs}], gpa_ranges: &[{gr}], emulation_flags: {ef:?}, state: &[{st}], message_contains: {mc} }}",
+            errno = strs(&m.errno),
+            sub = m.suberror,
+            hw = m.hardware_reason.iter().map(|h| format!("{h:#x}")).collect::<Vec<_>>().join(", "),
+            vec = m.vector,
+            er = m.exit_reason,
+            ins = instrs.join(", "),
+            cls = classes.join(", "),
+            mr = msr_ranges.join(", "),
+            mk = m.msr_kind.as_ref().map_or("None".into(), |k| format!("Some({})", variant("msr_kind", k, MSR_KINDS))),
+            val = m.value.as_ref().map_or("None".into(), |k| format!("Some({})", variant("value", k, VALUES))),
+            modes = modes.join(", "),
+            regs = regs.join(", "),
+            gr = gpa_ranges.join(", "),
+            ef = m.emulation_flags,
+            st = states.join(", "),
+            mc = strs(&m.message_contains),
+        );
+        let affected = match &i.affected {
+            Some(a) => {
+                let bp: Vec<String> = a.backports.iter().map(|b| parse_ver(b)).collect();
+                format!(
+                    "Some(KernelRange {{ from: {}, fixed_in: {}, backports: &[{}] }})",
+                    opt_ver(&a.from),
+                    opt_ver(&a.fixed_in),
+                    bp.join(", ")
+                )
+            }
+            None => "None".into(),
+        };
+        let commits: Vec<String> = i
+            .commits
+            .iter()
+            .map(|c| {
+                format!(
+                    "Commit {{ id: {}, title: {}, first_version: {}, role: {}, verified: {}, note: {} }}",
+                    s(&c.id),
+                    s(&c.title),
+                    opt_s(&c.first_version),
+                    variant("role", &c.role, ROLES),
+                    c.verified,
+                    opt_s(&c.note)
+                )
+            })
+            .collect();
+        writeln!(
+            out,
+            "    KnownIssue {{ id: {}, kind: {}, confidence: {}, title: {}, summary: {}, explanation: {}, affected: {}, commits: &[{}], workarounds: {}, next_steps: {}, references: {}, matcher: {} }},",
+            s(&i.id),
+            variant("kind", &i.kind, KINDS),
+            variant("confidence", &i.confidence, LEVELS),
+            s(&i.title),
+            s(&i.summary),
+            s(i.explanation.trim()),
+            affected,
+            commits.join(", "),
+            strs(&i.workarounds),
+            strs(&i.next_steps),
+            strs(&i.references),
+            matcher
+        )
+        .unwrap();
+    }
+    out.push_str("];\n");
+
+    let dest = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("tables.rs");
+    std::fs::write(&dest, out).expect("writing tables.rs");
+}

@@ -1,0 +1,372 @@
+//! Types of the build-time tables (`data/*.toml` → `$OUT_DIR/tables.rs`) and the catalogue API.
+
+use serde::Serialize;
+
+use crate::kernel::KernelVersion;
+
+/// An upstream kernel version `major.minor.patch` as used in the catalogue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Ver {
+    pub major: u32,
+    pub minor: u32,
+    pub patch: u32,
+}
+
+impl std::fmt::Display for Ver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.patch == 0 {
+            write!(f, "{}.{}", self.major, self.minor)
+        } else {
+            write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+        }
+    }
+}
+
+/// Which kernels carry an issue: `[from, fixed_in)` upstream, minus stable releases that got the
+/// fix (`backports`: a 5.15.61 entry means every 5.15.x with x >= 61 is fixed).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct KernelRange {
+    pub from: Option<Ver>,
+    pub fixed_in: Option<Ver>,
+    pub backports: &'static [Ver],
+}
+
+impl KernelRange {
+    /// Whether a kernel with this upstream version number carries the issue.
+    pub fn contains(&self, v: &KernelVersion) -> bool {
+        let key = (v.major, v.minor, v.patch);
+        if let Some(from) = self.from {
+            if key < (from.major, from.minor, from.patch) {
+                return false;
+            }
+        }
+        if let Some(fixed) = self.fixed_in {
+            if key >= (fixed.major, fixed.minor, fixed.patch) {
+                return false;
+            }
+        }
+        !self
+            .backports
+            .iter()
+            .any(|b| b.major == v.major && b.minor == v.minor && v.patch >= b.patch)
+    }
+
+    /// The stable release of the host's series that carries the fix, if any.
+    pub fn backport_for(&self, v: &KernelVersion) -> Option<Ver> {
+        self.backports
+            .iter()
+            .copied()
+            .find(|b| b.major == v.major && b.minor == v.minor)
+    }
+
+    /// "5.10 to before 6.0 (fixed in stable 5.15.61, ...)".
+    pub fn describe(&self) -> String {
+        let mut s = match (self.from, self.fixed_in) {
+            (Some(a), Some(b)) => format!("{a} up to (not including) {b}"),
+            (Some(a), None) => format!("{a} and later (no upstream fix)"),
+            (None, Some(b)) => format!("kernels before {b}"),
+            (None, None) => "all kernels".to_string(),
+        };
+        if !self.backports.is_empty() {
+            let list: Vec<String> = self.backports.iter().map(|b| b.to_string()).collect();
+            s.push_str(&format!("; fixed in stable {}", list.join(", ")));
+        }
+        s
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommitRole {
+    Fix,
+    Introduced,
+    Related,
+}
+
+/// One upstream kernel commit named by a catalogue entry.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Commit {
+    /// Full (40 hex digit) id where verified in full, else the verified abbreviated id.
+    pub id: &'static str,
+    pub title: &'static str,
+    pub first_version: Option<&'static str>,
+    pub role: CommitRole,
+    /// The id and title were checked against public kernel mail or trees.
+    pub verified: bool,
+    pub note: Option<&'static str>,
+}
+
+impl Commit {
+    /// The conventional 12-digit abbreviation.
+    pub fn short(&self) -> &'static str {
+        self.id.get(..12).unwrap_or(self.id)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IssueKind {
+    /// A kernel bug with an upstream fix or a known bad range.
+    Bug,
+    /// A failure signature: what the failure class means, without one specific bug.
+    Signature,
+    /// A host configuration problem.
+    Configuration,
+    /// The guest (not KVM) is at fault.
+    Guest,
+}
+
+/// Confidence level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Low,
+    Medium,
+    High,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Low => "low",
+            Level::Medium => "medium",
+            Level::High => "high",
+        }
+    }
+}
+
+/// Failure event kinds a matcher can require.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    RunFailed,
+    InternalError,
+    EntryFailed,
+    ExceptionExit,
+    UnknownExit,
+    TripleFault,
+    TcgFatal,
+}
+
+/// Instruction classes the KVM emulator mostly does not implement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InsnClass {
+    X87,
+    Sse,
+    Avx,
+    Xsave,
+    Mmx,
+}
+
+/// MSR classes for matchers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MsrKind {
+    /// IA32_MCi_CTL, 0x400 + 4*i, i < KVM_MAX_MCE_BANKS (32).
+    MciCtl,
+    /// IA32_MCi_STATUS, 0x401 + 4*i.
+    MciStatus,
+    /// Anything set_msr_mce() does not handle.
+    NotMce,
+}
+
+/// Predicates on the WRMSR value (EDX:EAX), reproducing set_msr_mce() of old and new kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValuePredicate {
+    /// Rejected before 0471a7bd1bca, accepted after it (all ones with bit 0 clear, bit 10 either).
+    MciCtlRejectedBeforeBit0FixOnly,
+    /// Rejected by old and new kernels alike.
+    MciCtlRejectedByAll,
+    /// Accepted by every kernel (0, all ones, all ones with bit 10 clear).
+    MciCtlAcceptedByAll,
+    NonZero,
+    Zero,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModeKind {
+    Real,
+    Vm86,
+    Protected16,
+    Protected32,
+    Compat,
+    Long64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegName {
+    Cr0,
+    Cr3,
+    Cr4,
+    Efer,
+    Rflags,
+    Rip,
+    Rax,
+    Rcx,
+    Rdx,
+    Rsp,
+}
+
+/// `(reg & mask) == eq`, negated when `ne`.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RegPredicate {
+    pub reg: RegName,
+    pub mask: u64,
+    pub eq: u64,
+    pub ne: bool,
+}
+
+/// Derived facts about the dump a matcher can require.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatePredicate {
+    BigRealMode,
+    NotBigRealMode,
+    CodeUnreadable,
+    CodeIsFiller,
+    FetchFailed,
+    SegmentsAllNull,
+    NotSegmentsAllNull,
+    ResetStateNonResetRip,
+    Smm,
+    NotSmm,
+    NoExtraData,
+    ModernEmulationLayout,
+    InsnNotMsr,
+    ExitReasonNotEptMisconfig,
+}
+
+/// The matcher of a catalogue entry: every non-empty predicate must hold.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Matcher {
+    pub event: Option<EventKind>,
+    pub errno: &'static [&'static str],
+    pub suberror: &'static [u32],
+    pub hardware_reason: &'static [u64],
+    pub vector: &'static [u32],
+    pub exit_reason: &'static [u32],
+    pub instruction: &'static [&'static str],
+    pub instruction_class: &'static [InsnClass],
+    pub msr_ranges: &'static [(u32, u32)],
+    pub msr_kind: Option<MsrKind>,
+    pub value: Option<ValuePredicate>,
+    pub modes: &'static [ModeKind],
+    pub regs: &'static [RegPredicate],
+    pub gpa_ranges: &'static [(u64, u64)],
+    pub emulation_flags: Option<u64>,
+    pub state: &'static [StatePredicate],
+    pub message_contains: &'static [&'static str],
+}
+
+/// One entry of the known-issue catalogue (`data/known-issues.toml`).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct KnownIssue {
+    pub id: &'static str,
+    pub kind: IssueKind,
+    pub confidence: Level,
+    pub title: &'static str,
+    /// Verdict clause, with `{msr}`-style placeholders.
+    pub summary: &'static str,
+    pub explanation: &'static str,
+    pub affected: Option<KernelRange>,
+    pub commits: &'static [Commit],
+    pub workarounds: &'static [&'static str],
+    pub next_steps: &'static [&'static str],
+    pub references: &'static [&'static str],
+    pub matcher: Matcher,
+}
+
+impl KnownIssue {
+    /// First upstream version with the fix ("6.0"), if the entry names one.
+    pub fn fixed_in(&self) -> Option<Ver> {
+        self.affected.and_then(|a| a.fixed_in)
+    }
+
+    /// Whether this issue affects a kernel with that version number (None: the entry has no range).
+    pub fn affects(&self, v: &KernelVersion) -> Option<bool> {
+        self.affected.map(|a| a.contains(v))
+    }
+}
+
+/// A VMX basic exit reason (SDM Vol. 3D Appendix C).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ExitReasonInfo {
+    pub number: u32,
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+/// A VM-instruction error number (SDM Vol. 3C §31.4).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct VmInstructionErrorInfo {
+    pub number: u32,
+    pub description: &'static str,
+}
+
+/// What a KVM_RUN errno means and where KVM returns it.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ErrnoInfo {
+    pub number: i32,
+    pub name: &'static str,
+    /// Clause for the verdict sentence.
+    pub short: &'static str,
+    pub strerror: &'static str,
+    pub meaning: &'static str,
+    pub sources: &'static [&'static str],
+    pub next_steps: &'static [&'static str],
+}
+
+mod generated {
+    use super::*;
+    include!(concat!(env!("OUT_DIR"), "/tables.rs"));
+}
+
+pub use generated::{CATALOGUE, ERRNOS, VMX_EXIT_REASONS, VM_INSTRUCTION_ERRORS};
+
+/// The whole known-issue catalogue.
+pub fn catalogue() -> &'static [KnownIssue] {
+    CATALOGUE
+}
+
+/// Catalogue entries with a kernel range that contains `v` (by upstream version number; distro
+/// kernels may carry backports, see [`KernelVersion::is_distribution_build`]).
+pub fn issues_affecting(v: &KernelVersion) -> Vec<&'static KnownIssue> {
+    CATALOGUE
+        .iter()
+        .filter(|i| i.affects(v) == Some(true))
+        .collect()
+}
+
+/// VMX basic exit reason by number.
+pub fn exit_reason(number: u32) -> Option<&'static ExitReasonInfo> {
+    VMX_EXIT_REASONS
+        .binary_search_by_key(&number, |r| r.number)
+        .ok()
+        .and_then(|i| VMX_EXIT_REASONS.get(i))
+}
+
+/// VM-instruction error by number.
+pub fn vm_instruction_error(number: u64) -> Option<&'static VmInstructionErrorInfo> {
+    VM_INSTRUCTION_ERRORS
+        .iter()
+        .find(|e| u64::from(e.number) == number)
+}
+
+/// Errno by name ("EPERM") or number.
+pub fn errno_by_name(name: &str) -> Option<&'static ErrnoInfo> {
+    ERRNOS.iter().find(|e| e.name == name)
+}
+
+pub fn errno_by_number(n: i32) -> Option<&'static ErrnoInfo> {
+    ERRNOS.iter().find(|e| e.number == n)
+}
+
+/// Errno by QEMU's strerror text ("Operation not permitted").
+pub fn errno_by_strerror(text: &str) -> Option<&'static ErrnoInfo> {
+    let t = text.trim();
+    ERRNOS.iter().find(|e| e.strerror.eq_ignore_ascii_case(t))
+}
