@@ -5,7 +5,7 @@
 //! decoding lands exactly on the marker; see [`analyze_code`] for the exact rule.
 
 use iced_x86::{
-    Decoder, DecoderError, DecoderOptions, FormatMnemonicOptions, Formatter, FormatterOutput, FormatterTextKind,
+    Decoder, DecoderError, DecoderOptions, Formatter,
     GasFormatter, Instruction, InstructionInfoFactory, IntelFormatter, OpAccess, OpKind, Register,
 };
 use serde::Serialize;
@@ -311,7 +311,7 @@ pub fn analyze_code(input: &CodeInput, state: &MachineState, opts: &CodeOptions)
         let offset = first + pos;
         let is_fault = offset == input.marker;
         let (len, valid, line_text) = if instr.is_invalid() {
-            if decoder.last_error() == DecoderError::NoMoreBytes {
+            if decoder.last_error() == DecoderError::NoMoreBytes && offset >= input.marker {
                 let rest = known.len() - pos;
                 notes.push(format!(
                     "the instruction at offset {offset} runs past the readable bytes (window end or ??): {rest} byte(s) shown raw"
@@ -387,26 +387,13 @@ pub(crate) fn make_formatter(syntax: Syntax) -> Box<dyn Formatter> {
     f
 }
 
-/// Collects the mnemonic token of a formatted instruction.
-struct MnemonicOut(String);
-
-impl FormatterOutput for MnemonicOut {
-    fn write(&mut self, text: &str, kind: FormatterTextKind) {
-        if kind == FormatterTextKind::Mnemonic {
-            self.0.push_str(text);
-        }
-    }
-}
-
-/// Lowercase Intel mnemonic without prefixes, as the Intel formatter prints it (`xsave64`, `jmp`).
+/// Lowercase mnemonic without prefixes (`wrmsr`, `xsave64`, `retf`, `movsb`): iced-x86's
+/// `Mnemonic` name, which is the Intel-syntax mnemonic; `(bad)` for invalid instructions.
 pub fn intel_mnemonic(instr: &Instruction) -> String {
     if instr.is_invalid() {
         return "(bad)".to_string();
     }
-    let mut f = IntelFormatter::new();
-    let mut out = MnemonicOut(String::new());
-    f.format_mnemonic_options(instr, &mut out, FormatMnemonicOptions::NO_PREFIXES);
-    out.0
+    format!("{:?}", instr.mnemonic()).to_ascii_lowercase()
 }
 
 pub(crate) fn access_name(a: OpAccess) -> &'static str {
