@@ -1,1 +1,268 @@
-//! kvmtriage-analyze
+//! kvmtriage-analyze: the analysis pipeline behind `kvmtriage explain`.
+//!
+//! Text in, typed values out: [`analyze`] finds every QEMU x86 dump in a text
+//! ([`kvmtriage_dump::read`]), disassembles each code window in the mode the CPU was in
+//! ([`kvmtriage_x86::analyze_code`]) and diagnoses the failure ([`kvmtriage_diagnose::diagnose`]).
+//! Pure: no I/O, no printing. Rendering lives in `kvmtriage-render`.
+//!
+//! ```
+//! let text = "error: kvm run failed Operation not permitted\n\
+//! RAX=0000000007213cc9 RBX=ffff9f30ffcd5fc0 RCX=0000000000000838 RDX=0000000000000000\n\
+//! RSI=0000000007213cc9 RDI=0000000000000838 RBP=ffff9f30ffcc3f18 RSP=ffff9f30ffcc3f10\n\
+//! R8 =0000000096ecb9b4 R9 =0000000000000005 R10=0000000000000000 R11=0000000000000020\n\
+//! R12=000000007213bf6e R13=0000000000000000 R14=ffff9f30ffcdd0a8 R15=ffff9f30ffcdd0e8\n\
+//! RIP=ffffffff96070964 RFL=00000046 [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=0\n\
+//! CS =0010 0000000000000000 ffffffff 00a09b00 DPL=0 CS64 [-RA]\n\
+//! CR0=80050033 CR2=00007fffeedffbf8 CR3=0000000135db6000 CR4=000006e0\n\
+//! EFER=0000000000000d01\n\
+//! Code=89 f9 89 f0 <0f> 30 0f 1f 44 00 00 c3\n";
+//! let analysis = kvmtriage_analyze::analyze(text, &kvmtriage_analyze::Options::default()).unwrap();
+//! let fault = analysis.dumps[0].fault.as_ref().unwrap();
+//! assert_eq!(fault.mnemonic, "wrmsr");
+//! assert_eq!(fault.msr.as_ref().unwrap().index, 0x838);
+//! ```
+
+use serde::Serialize;
+
+pub use kvmtriage_diagnose::{DiagnoseOptions, Diagnosis, IssueReport, KernelVersion, Level};
+pub use kvmtriage_dump::{Dump, ReadError};
+pub use kvmtriage_x86::{Alignment, CodeAnalysis, FaultInstruction, ListingLine, Syntax};
+
+use kvmtriage_dump::{Gpr, SegName};
+use kvmtriage_x86::{CodeInput, CodeOptions, MachineState};
+
+/// Version of the JSON document `kvmtriage explain --format json` prints (docs/json.md).
+/// Bumped on any incompatible change; additions keep it.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What to analyse and how.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Decode the code window in this width (16, 32 or 64) instead of the one the dump implies.
+    pub mode_override: Option<u8>,
+    /// Assembler syntax of the listing.
+    pub syntax: Syntax,
+    /// Host kernel (`uname -r`) to narrow the known-issue verdict to.
+    pub host_kernel: Option<KernelVersion>,
+    /// Keep only dumps of this CPU (`CPU#N` headers of `info registers -a`).
+    pub cpu: Option<u32>,
+}
+
+/// Why a text could not be analysed at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnalyzeError {
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// `--cpu N` named a CPU that no dump has.
+    #[error("no dump for CPU {wanted}; the input has CPU {available}")]
+    NoSuchCpu { wanted: u32, available: String },
+    /// `--mode` was not 16, 32 or 64.
+    #[error("mode must be 16, 32 or 64, not {0}")]
+    BadMode(u8),
+}
+
+/// The analysis of a whole input: one entry per dump found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Analysis {
+    pub schema_version: u32,
+    pub dumps: Vec<DumpAnalysis>,
+}
+
+/// One dump with its disassembly and diagnosis. In JSON the dump's own fields come first,
+/// then `disassembly`, `fault`, `listing` and `diagnosis` (docs/json.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct DumpAnalysis {
+    #[serde(flatten)]
+    pub dump: Dump,
+    /// How the code window was decoded; `None` when the dump has no usable `Code=` line.
+    pub disassembly: Option<Disassembly>,
+    /// The instruction at the `<..>` marker.
+    pub fault: Option<FaultInstruction>,
+    /// The code window's listing, faulting instruction marked.
+    pub listing: Vec<ListingLine>,
+    pub diagnosis: Diagnosis,
+}
+
+/// The disassembly's parameters and caveats (everything of [`CodeAnalysis`] but the fault and
+/// the listing, which sit at the top of the dump's JSON object).
+#[derive(Debug, Clone, Serialize)]
+pub struct Disassembly {
+    /// Width the window was decoded in.
+    pub bits: u32,
+    /// `dump` when the width came from the dump's mode, `override` when from `--mode`.
+    pub bits_source: &'static str,
+    pub syntax: Syntax,
+    /// Linear address of the window's first byte.
+    #[serde(serialize_with = "hex64")]
+    pub window_address: u64,
+    pub marker: usize,
+    pub alignment: Alignment,
+    pub notes: Vec<String>,
+}
+
+fn hex64<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{v:#x}"))
+}
+
+/// Analyse every dump in `text`.
+pub fn analyze(text: &str, opts: &Options) -> Result<Analysis, AnalyzeError> {
+    if let Some(bits) = opts.mode_override {
+        if !matches!(bits, 16 | 32 | 64) {
+            return Err(AnalyzeError::BadMode(bits));
+        }
+    }
+    let mut dumps = kvmtriage_dump::read(text)?;
+    if let Some(wanted) = opts.cpu {
+        let available: Vec<String> = dumps
+            .iter()
+            .filter_map(|d| d.cpu_index)
+            .map(|c| c.to_string())
+            .collect();
+        dumps.retain(|d| d.cpu_index == Some(wanted));
+        if dumps.is_empty() {
+            let available = if available.is_empty() {
+                "no CPU#N headers".to_string()
+            } else {
+                available.join(", ")
+            };
+            return Err(AnalyzeError::NoSuchCpu { wanted, available });
+        }
+    }
+    let dumps = dumps.into_iter().map(|d| analyze_dump(d, opts)).collect();
+    Ok(Analysis {
+        schema_version: SCHEMA_VERSION,
+        dumps,
+    })
+}
+
+/// Disassemble and diagnose one dump already read.
+pub fn analyze_dump(dump: Dump, opts: &Options) -> DumpAnalysis {
+    let code = disassemble(&dump, opts);
+    let diagnose_opts = DiagnoseOptions {
+        host_kernel: opts.host_kernel.clone(),
+    };
+    let diagnosis = kvmtriage_diagnose::diagnose(&dump, code.as_ref(), &diagnose_opts);
+    let (disassembly, fault, listing) = match code {
+        Some(code) => {
+            let CodeAnalysis {
+                bitness,
+                syntax,
+                window_address,
+                marker,
+                alignment,
+                fault,
+                listing,
+                notes,
+            } = code;
+            let disassembly = Disassembly {
+                bits: bitness,
+                bits_source: if opts.mode_override.is_some() {
+                    "override"
+                } else {
+                    "dump"
+                },
+                syntax,
+                window_address,
+                marker,
+                alignment,
+                notes,
+            };
+            (Some(disassembly), fault, listing)
+        }
+        None => (None, None, Vec::new()),
+    };
+    DumpAnalysis {
+        dump,
+        disassembly,
+        fault,
+        listing,
+        diagnosis,
+    }
+}
+
+/// Run the disassembler over the dump's `Code=` window, if it has one with a marker and the
+/// width is known (from the dump or `--mode`).
+pub fn disassemble(dump: &Dump, opts: &Options) -> Option<CodeAnalysis> {
+    let window = dump.code.as_ref()?;
+    let marker = window.marker?;
+    let bits = opts.mode_override.or(dump.mode.bits)?;
+    let rip = dump.rip()?;
+    let cs_base = if bits == 64 { 0 } else { cs_base(dump) };
+    let input = CodeInput {
+        bytes: &window.bytes,
+        marker,
+        bitness: u32::from(bits),
+        rip,
+        cs_base,
+    };
+    let state = machine_state(dump);
+    let code_opts = CodeOptions { syntax: opts.syntax };
+    Some(kvmtriage_x86::analyze_code(&input, &state, &code_opts))
+}
+
+/// CS base as dumped; in real mode without a CS line, selector × 16 is all we could guess, and
+/// without either 0.
+fn cs_base(dump: &Dump) -> u64 {
+    dump.segment(SegName::Cs).map(|cs| cs.base).unwrap_or(0)
+}
+
+/// The register values the disassembler and the instruction describer need.
+pub fn machine_state(dump: &Dump) -> MachineState {
+    let seg = |name: SegName| {
+        dump.segment(name).map(|s| kvmtriage_x86::Segment {
+            // Selectors are 16 bits; a wider value can only come from a damaged line.
+            selector: s.selector as u16,
+            base: s.base,
+        })
+    };
+    let table = |t: &Option<kvmtriage_dump::DescriptorTable>| {
+        t.as_ref().map(|t| kvmtriage_x86::TableRegister {
+            base: t.base,
+            limit: t.limit as u32,
+        })
+    };
+    MachineState {
+        rax: dump.gpr(Gpr::Rax),
+        rbx: dump.gpr(Gpr::Rbx),
+        rcx: dump.gpr(Gpr::Rcx),
+        rdx: dump.gpr(Gpr::Rdx),
+        rsi: dump.gpr(Gpr::Rsi),
+        rdi: dump.gpr(Gpr::Rdi),
+        rbp: dump.gpr(Gpr::Rbp),
+        rsp: dump.gpr(Gpr::Rsp),
+        r8: dump.gpr(Gpr::R8),
+        r9: dump.gpr(Gpr::R9),
+        r10: dump.gpr(Gpr::R10),
+        r11: dump.gpr(Gpr::R11),
+        r12: dump.gpr(Gpr::R12),
+        r13: dump.gpr(Gpr::R13),
+        r14: dump.gpr(Gpr::R14),
+        r15: dump.gpr(Gpr::R15),
+        rip: dump.rip(),
+        rflags: dump.rflags(),
+        es: seg(SegName::Es),
+        cs: seg(SegName::Cs),
+        ss: seg(SegName::Ss),
+        ds: seg(SegName::Ds),
+        fs: seg(SegName::Fs),
+        gs: seg(SegName::Gs),
+        cr0: dump.cr(0),
+        cr2: dump.cr(2),
+        cr3: dump.cr(3),
+        cr4: dump.cr(4),
+        cr8: None,
+        dr: [
+            dump.dr(0),
+            dump.dr(1),
+            dump.dr(2),
+            dump.dr(3),
+            None,
+            None,
+            dump.dr(6),
+            dump.dr(7),
+        ],
+        efer: dump.efer(),
+        gdt: table(&dump.gdt),
+        idt: table(&dump.idt),
+    }
+}

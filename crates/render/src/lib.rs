@@ -1,1 +1,58 @@
-//! kvmtriage-render
+//! kvmtriage-render: turns an [`Analysis`] into text for people (terminal, Markdown) or
+//! programs (JSON, documented in `docs/json.md`). No analysis happens here.
+
+mod text;
+
+use kvmtriage_analyze::Analysis;
+use serde::Serialize;
+
+pub use text::{render_markdown, render_text};
+
+/// Whether terminal output carries ANSI colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Color {
+    #[default]
+    Never,
+    Always,
+}
+
+/// Where the analysed text came from, for headers and JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputInfo<'a> {
+    /// File name as given, or `-` for standard input.
+    pub name: &'a str,
+    /// Lines in the input.
+    pub lines: usize,
+}
+
+/// The JSON document: `{"schema_version": N, "tool": {...}, "input": {...}, "dumps": [...]}`.
+#[derive(Serialize)]
+struct JsonDocument<'a> {
+    schema_version: u32,
+    tool: Tool,
+    input: &'a InputInfo<'a>,
+    dumps: &'a [kvmtriage_analyze::DumpAnalysis],
+}
+
+#[derive(Serialize)]
+struct Tool {
+    name: &'static str,
+    version: &'static str,
+}
+
+/// Render the analysis as pretty-printed JSON (one document, trailing newline).
+pub fn render_json(analysis: &Analysis, input: &InputInfo) -> String {
+    let doc = JsonDocument {
+        schema_version: analysis.schema_version,
+        tool: Tool {
+            name: "kvmtriage",
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        input,
+        dumps: &analysis.dumps,
+    };
+    // Serialising plain data structs into a String cannot fail.
+    let mut out = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    out.push('\n');
+    out
+}

@@ -1,0 +1,576 @@
+//! Human-readable reports: the terminal (optionally coloured) and Markdown.
+//!
+//! Order follows what a reader needs first: the verdict, then what KVM said, the mode, the
+//! faulting instruction and what it did, the listing, and the decoded machine state last.
+
+use std::fmt::Write;
+
+use kvmtriage_analyze::{Analysis, DumpAnalysis, IssueReport, Level};
+use kvmtriage_dump::{decode::RegisterBits, Dump, Event, GprLayout, Gpr, SegName};
+
+use crate::{Color, InputInfo};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    Terminal { color: bool },
+    Markdown,
+}
+
+/// ANSI styles, used only when colour is on.
+#[derive(Clone, Copy)]
+enum Style {
+    Bold,
+    Red,
+    Green,
+    Yellow,
+    Cyan,
+    Dim,
+}
+
+impl Style {
+    fn code(self) -> &'static str {
+        match self {
+            Style::Bold => "\x1b[1m",
+            Style::Red => "\x1b[1;31m",
+            Style::Green => "\x1b[32m",
+            Style::Yellow => "\x1b[33m",
+            Style::Cyan => "\x1b[36m",
+            Style::Dim => "\x1b[2m",
+        }
+    }
+}
+
+struct Out {
+    flavor: Flavor,
+    buf: String,
+}
+
+impl Out {
+    fn paint(&self, style: Style, text: &str) -> String {
+        match self.flavor {
+            Flavor::Terminal { color: true } => format!("{}{text}\x1b[0m", style.code()),
+            Flavor::Markdown if matches!(style, Style::Bold | Style::Red) => format!("**{text}**"),
+            _ => text.to_string(),
+        }
+    }
+
+    fn line(&mut self, text: &str) {
+        self.buf.push_str(text);
+        self.buf.push('\n');
+    }
+
+    fn blank(&mut self) {
+        if !self.buf.is_empty() && !self.buf.ends_with("\n\n") {
+            self.buf.push('\n');
+        }
+    }
+
+    fn heading(&mut self, text: &str) {
+        self.blank();
+        match self.flavor {
+            Flavor::Markdown => self.line(&format!("### {text}")),
+            Flavor::Terminal { .. } => {
+                let h = self.paint(Style::Cyan, text);
+                self.line(&h);
+            }
+        }
+    }
+
+    fn bullet(&mut self, text: &str) {
+        match self.flavor {
+            Flavor::Markdown => self.line(&format!("- {text}")),
+            Flavor::Terminal { .. } => self.line(&format!("  - {text}")),
+        }
+    }
+
+    /// Fixed-width block: indented on the terminal, fenced in Markdown.
+    fn block(&mut self, lines: &[String]) {
+        match self.flavor {
+            Flavor::Markdown => {
+                self.line("```");
+                for l in lines {
+                    self.line(l);
+                }
+                self.line("```");
+            }
+            Flavor::Terminal { .. } => {
+                for l in lines {
+                    self.line(&format!("  {l}"));
+                }
+            }
+        }
+    }
+}
+
+/// Render for a terminal.
+pub fn render_text(analysis: &Analysis, input: &InputInfo, color: Color) -> String {
+    render(
+        analysis,
+        input,
+        Flavor::Terminal {
+            color: color == Color::Always,
+        },
+    )
+}
+
+/// Render as Markdown, for bug reports and mailing lists.
+pub fn render_markdown(analysis: &Analysis, input: &InputInfo) -> String {
+    render(analysis, input, Flavor::Markdown)
+}
+
+fn render(analysis: &Analysis, input: &InputInfo, flavor: Flavor) -> String {
+    let mut out = Out {
+        flavor,
+        buf: String::new(),
+    };
+    let total = analysis.dumps.len();
+    for (i, d) in analysis.dumps.iter().enumerate() {
+        if i > 0 {
+            out.blank();
+        }
+        dump_report(&mut out, d, i + 1, total, input);
+    }
+    out.buf
+}
+
+fn dump_report(out: &mut Out, d: &DumpAnalysis, n: usize, total: usize, input: &InputInfo) {
+    let dump = &d.dump;
+    let cpu = dump
+        .cpu_index
+        .map(|c| format!(", CPU#{c}"))
+        .unwrap_or_default();
+    let title = format!(
+        "{}: dump {n} of {total}, lines {}-{}{cpu}",
+        input.name, dump.source.first_line, dump.source.last_line
+    );
+    match out.flavor {
+        Flavor::Markdown => out.line(&format!("## {title}")),
+        Flavor::Terminal { .. } => {
+            let t = out.paint(Style::Bold, &format!("== {title}"));
+            out.line(&t);
+        }
+    }
+
+    verdict(out, d);
+    event(out, dump, &d.diagnosis.classification.summary);
+    mode(out, dump);
+    fault(out, d);
+    listing(out, d);
+    registers(out, dump);
+    segments(out, dump);
+    control(out, dump);
+    warnings(out, dump);
+}
+
+fn verdict(out: &mut Out, d: &DumpAnalysis) {
+    let diag = &d.diagnosis;
+    out.blank();
+    let label = out.paint(Style::Red, "Verdict:");
+    out.line(&format!("{label} {}", diag.verdict));
+    let conf = diag.confidence.level.as_str();
+    let style = match diag.confidence.level {
+        Level::High => Style::Green,
+        Level::Medium => Style::Yellow,
+        Level::Low => Style::Dim,
+    };
+    let conf = out.paint(style, conf);
+    out.line(&format!("Confidence: {conf} ({})", diag.confidence.reason));
+    if !diag.evidence.is_empty() {
+        out.heading("Evidence");
+        for e in &diag.evidence {
+            out.bullet(e);
+        }
+    }
+    if !diag.known_issues.is_empty() || !diag.ruled_out.is_empty() {
+        out.heading("Known issues");
+        for issue in &diag.known_issues {
+            let mut s = format!("{} [{}]: {}", out.paint(Style::Bold, issue.id), "matches", issue.title);
+            issue_details(&mut s, issue);
+            out.bullet(&s);
+        }
+        for issue in &diag.ruled_out {
+            let mut s = format!("{} [ruled out]: {}", issue.id, issue.title);
+            let _ = write!(s, ". {}", issue.why);
+            out.bullet(&s);
+        }
+    }
+    if !diag.next_steps.is_empty() {
+        out.heading("Next steps");
+        for (i, step) in diag.next_steps.iter().enumerate() {
+            match out.flavor {
+                Flavor::Markdown => out.line(&format!("{}. {step}", i + 1)),
+                Flavor::Terminal { .. } => out.line(&format!("  {}. {step}", i + 1)),
+            }
+        }
+    }
+}
+
+
+fn issue_details(s: &mut String, issue: &IssueReport) {
+    let _ = write!(s, ". {}", issue.why);
+    if let Some(fixed) = &issue.fixed_in {
+        let _ = write!(s, " Fixed in {fixed}");
+        if !issue.commits.is_empty() {
+            let _ = write!(s, " ({})", issue.commits.join(", "));
+        }
+        s.push('.');
+    }
+    if let Some(affected) = &issue.affected {
+        let _ = write!(s, " Affected: {affected}.");
+    }
+    match issue.affects_host {
+        Some(true) => s.push_str(" Your host kernel is affected."),
+        Some(false) => s.push_str(" Your host kernel is not affected."),
+        None => {}
+    }
+    if let Some(note) = &issue.host_note {
+        let _ = write!(s, " {note}");
+    }
+}
+
+fn event(out: &mut Out, dump: &Dump, summary: &str) {
+    out.heading("What QEMU reported");
+    let line_of = |l: u32| format!("(line {l})");
+    let text = match &dump.event {
+        Event::RunFailed {
+            errno,
+            errno_name,
+            message,
+            line,
+        } => {
+            let num = errno.map(|n| n.to_string()).unwrap_or_else(|| "?".into());
+            let name = errno_name.unwrap_or("unknown errno");
+            format!("KVM_RUN failed: {message} (errno {num}, {name}) {}", line_of(*line))
+        }
+        Event::InternalError {
+            suberror,
+            suberror_name,
+            extra_data,
+            line,
+            ..
+        } => {
+            let name = suberror_name.map(|n| format!(" {n}")).unwrap_or_default();
+            let words: Vec<String> = extra_data.iter().map(|w| format!("{w:#x}")).collect();
+            format!(
+                "KVM internal error, suberror {suberror}{name}; extra data [{}] {}",
+                words.join(", "),
+                line_of(*line)
+            )
+        }
+        Event::EntryFailed {
+            hardware_error,
+            line,
+        } => format!(
+            "VM entry failed, hardware error {hardware_error:#x} {}",
+            line_of(*line)
+        ),
+        Event::None => "no error line: a state dump only (info registers, -d cpu, or a bare dump)".to_string(),
+        other => {
+            let kind = other.kind().replace('_', " ");
+            match other.line() {
+                Some(l) => format!("{kind} {}", line_of(l)),
+                None => kind,
+            }
+        }
+    };
+    out.line(&format!("  {text}"));
+    if !summary.is_empty() {
+        out.line(&format!("  {summary}"));
+    }
+}
+
+fn mode(out: &mut Out, dump: &Dump) {
+    out.heading("CPU mode");
+    let m = &dump.mode;
+    let bits = m
+        .bits
+        .map(|b| format!("{b}-bit code"))
+        .unwrap_or_else(|| "width unknown".into());
+    let kind = serde_name(&m.kind);
+    let paging = serde_name(&m.paging);
+    out.line(&format!("  {bits}, {kind}; paging: {paging}"));
+    if !m.evidence.is_empty() {
+        out.line(&format!("  evidence: {}", m.evidence.join("; ")));
+    }
+}
+
+/// The snake_case name serde gives a unit enum variant.
+fn serde_name<T: serde::Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s.replace('_', " "),
+        _ => "?".into(),
+    }
+}
+
+fn fault(out: &mut Out, d: &DumpAnalysis) {
+    let Some(f) = &d.fault else {
+        if let Some(code) = &d.dump.code {
+            out.heading("Faulting instruction");
+            let why = if code.marker.is_none() {
+                "the Code= line has no <..> marker"
+            } else if code.marker.and_then(|m| code.bytes.get(m).copied().flatten()).is_none() {
+                "the byte at RIP is unreadable (??): QEMU could not read guest memory there"
+            } else {
+                "the CPU mode is unknown; give --mode 16|32|64"
+            };
+            out.line(&format!("  not decoded: {why}"));
+        }
+        return;
+    };
+    out.heading("Faulting instruction");
+    let sync = if f.synced {
+        "listing in sync"
+    } else {
+        "bytes before it uncertain"
+    };
+    let insn = out.paint(Style::Bold, &f.text);
+    out.line(&format!("  {:#x}: {insn}  ({}; {sync})", f.address, f.bytes));
+    out.line(&format!("  {}", f.effect.summary));
+    if let Some(msr) = &f.msr {
+        for field in &msr.fields {
+            let meaning = field
+                .meaning
+                .as_ref()
+                .map(|m| format!(" = {m}"))
+                .unwrap_or_default();
+            out.line(&format!(
+                "      {:>7} {:<14} {:#x}{meaning}  ({})",
+                format!("[{}]", field.bits),
+                field.name,
+                field.value,
+                field.description
+            ));
+        }
+    }
+    for m in &f.memory {
+        let addr = match m.address {
+            Some(a) => format!("{a:#x}"),
+            None => format!("unknown (needs {})", m.unknown_registers.join(", ")),
+        };
+        out.line(&format!(
+            "  memory {} {}: {} bytes at {addr}",
+            m.access, m.expression, m.size
+        ));
+    }
+}
+
+fn listing(out: &mut Out, d: &DumpAnalysis) {
+    let Some(dis) = &d.disassembly else {
+        return;
+    };
+    if d.listing.is_empty() {
+        return;
+    }
+    let sync = if dis.alignment.synced {
+        format!("in sync from window offset {}", dis.alignment.start_offset)
+    } else {
+        "no start before the marker lands on it; decoded from the marker".to_string()
+    };
+    let source = if dis.bits_source == "override" {
+        ", mode from --mode"
+    } else {
+        ""
+    };
+    out.heading(&format!("Code ({}-bit{source}, {sync})", dis.bits));
+    let width = d.listing.iter().map(|l| l.bytes.len()).max().unwrap_or(0);
+    let lines: Vec<String> = d
+        .listing
+        .iter()
+        .map(|l| {
+            let mark = if l.is_fault { "=>" } else { "  " };
+            let note = if l.uncertain { "   ; uncertain" } else { "" };
+            let text = format!("{mark} {:016x}  {:<width$}  {}{note}", l.address, l.bytes, l.text);
+            if l.is_fault && out.flavor != Flavor::Markdown {
+                out.paint(Style::Bold, &text)
+            } else {
+                text
+            }
+        })
+        .collect();
+    out.block(&lines);
+    for note in &dis.notes {
+        out.bullet(note);
+    }
+}
+
+fn registers(out: &mut Out, dump: &Dump) {
+    let Some(general) = &dump.general else {
+        return;
+    };
+    out.heading("Registers");
+    let wide = general.layout != GprLayout::Bits32;
+    let order: &[Gpr] = &[
+        Gpr::Rax,
+        Gpr::Rbx,
+        Gpr::Rcx,
+        Gpr::Rdx,
+        Gpr::Rsi,
+        Gpr::Rdi,
+        Gpr::Rbp,
+        Gpr::Rsp,
+        Gpr::R8,
+        Gpr::R9,
+        Gpr::R10,
+        Gpr::R11,
+        Gpr::R12,
+        Gpr::R13,
+        Gpr::R14,
+        Gpr::R15,
+    ];
+    let mut cells = Vec::new();
+    for r in order.iter().chain(Gpr::ALL[16..].iter()) {
+        if let Some(v) = general.get(*r) {
+            let (name, digits) = if wide {
+                (r.name64().to_uppercase(), 16)
+            } else {
+                (r.name32().to_uppercase(), 8)
+            };
+            cells.push(format!("{name:<3}={:0digits$x}", v.get()));
+        }
+    }
+    let mut lines: Vec<String> = cells.chunks(4).map(|c| c.join(" ")).collect();
+    let mut tail = Vec::new();
+    if let Some(rip) = dump.rip() {
+        tail.push(if wide {
+            format!("RIP={rip:016x}")
+        } else {
+            format!("EIP={rip:08x}")
+        });
+    }
+    if let Some(fl) = dump.rflags() {
+        tail.push(format!("RFLAGS={fl:#x} [{}]", set_names(&dump.decoded.rflags)));
+    }
+    if let Some(st) = &dump.state {
+        for (name, v) in [
+            ("CPL", st.cpl),
+            ("II", st.ii),
+            ("A20", st.a20),
+            ("SMM", st.smm),
+            ("HLT", st.hlt),
+        ] {
+            if let Some(v) = v {
+                tail.push(format!("{name}={v}"));
+            }
+        }
+    }
+    if !tail.is_empty() {
+        lines.push(tail.join(" "));
+    }
+    out.block(&lines);
+}
+
+/// Names of the set flags/fields, `NAME=value` for multi-bit fields that are non-zero.
+fn set_names(bits: &Option<RegisterBits>) -> String {
+    let Some(bits) = bits else {
+        return "not decoded".into();
+    };
+    let mut names: Vec<String> = bits
+        .fields
+        .iter()
+        .filter(|f| f.set)
+        .map(|f| {
+            if f.width > 1 {
+                format!("{}={}", f.name, f.value)
+            } else {
+                f.name.to_string()
+            }
+        })
+        .collect();
+    names.extend(bits.unnamed_set_bits.iter().map(|b| format!("bit{b}")));
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(" ")
+    }
+}
+
+fn segments(out: &mut Out, dump: &Dump) {
+    if SegName::ALL.iter().all(|n| dump.segment(*n).is_none()) {
+        return;
+    }
+    out.heading("Segments");
+    let mut lines = Vec::new();
+    for name in SegName::ALL {
+        let Some(seg) = dump.segment(name) else {
+            continue;
+        };
+        let attrs = dump.decoded.segments.iter().find(|a| a.name == name);
+        let desc = match attrs {
+            Some(a) if !a.p => "unusable (null or not present)".to_string(),
+            Some(a) => {
+                let mut flags = Vec::new();
+                if a.l {
+                    flags.push("L");
+                }
+                if a.db {
+                    flags.push("D/B");
+                }
+                if a.g {
+                    flags.push("G");
+                }
+                if a.avl {
+                    flags.push("AVL");
+                }
+                format!("{}, DPL={} {}", a.type_name, a.dpl, flags.join(" "))
+                    .trim_end()
+                    .to_string()
+            }
+            None => String::new(),
+        };
+        lines.push(format!(
+            "{:<3} sel={:04x} base={:016x} limit={:08x} attr={:08x}  {desc}",
+            name.name(),
+            seg.selector,
+            seg.base,
+            seg.limit,
+            seg.attributes
+        ));
+    }
+    for (label, t) in [("GDT", &dump.gdt), ("IDT", &dump.idt)] {
+        if let Some(t) = t {
+            lines.push(format!("{label}          base={:016x} limit={:08x}", t.base, t.limit));
+        }
+    }
+    out.block(&lines);
+}
+
+fn control(out: &mut Out, dump: &Dump) {
+    let d = &dump.decoded;
+    let mut lines = Vec::new();
+    let mut push = |name: &str, value: Option<u64>, bits: Option<&Option<RegisterBits>>| {
+        if let Some(v) = value {
+            match bits {
+                None => lines.push(format!("{name:<4} = {v:#x}")),
+                Some(bits) => lines.push(format!("{name:<4} = {v:#x}  [{}]", set_names(bits))),
+            }
+        }
+    };
+    push("CR0", dump.cr(0), Some(&d.cr0));
+    push("CR2", dump.cr(2), None);
+    push("CR3", dump.cr(3), None);
+    push("CR4", dump.cr(4), Some(&d.cr4));
+    push("EFER", dump.efer(), Some(&d.efer));
+    push("DR6", dump.dr(6), Some(&d.dr6));
+    push("DR7", dump.dr(7), Some(&d.dr7));
+    if lines.is_empty() {
+        return;
+    }
+    out.heading("Control and debug registers");
+    out.block(&lines);
+}
+
+fn warnings(out: &mut Out, dump: &Dump) {
+    if dump.warnings.is_empty() {
+        return;
+    }
+    out.heading("Warnings");
+    for w in &dump.warnings {
+        let text = if w.line > 0 {
+            format!("line {}: {}", w.line, w.message)
+        } else {
+            w.message.clone()
+        };
+        let text = out.paint(Style::Yellow, &text);
+        out.bullet(&text);
+    }
+}
