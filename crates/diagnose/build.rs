@@ -238,6 +238,8 @@ const STATES: &[(&str, &str)] = &[
         "exit_reason_not_ept_misconfig",
         "StatePredicate::ExitReasonNotEptMisconfig",
     ),
+    ("rip_in_vga_window", "StatePredicate::RipInVgaWindow"),
+    ("no_failure_event", "StatePredicate::NoFailureEvent"),
 ];
 const ERRNO_NAMES: &[&str] = &[
     "EPERM",

@@ -67,7 +67,7 @@ UW_BEFORE = hexbytes("08 89 01 89 51 04 c3 8b 4c 24 08 8b 01 8b 51 04 8b 4c 24 0
 UW_AFTER = hexbytes("0f 30 c3 f7 05 a4 6d ff ff 10 00 00 00 74 03 0f 31 c3 33 c0 33 d2 c3 8d 74 26 00 0f 31 c3")
 
 
-def dump32(event, eax=0xFFFFFFFE, ecx=0x404, edx=0xFFFFFFFF, eip=0xC01333A5, esp=0xFFFDAB20, code=None, after_dump=()):
+def dump32(event, cr0=0x8001003B, eax=0xFFFFFFFE, ecx=0x404, edx=0xFFFFFFFF, eip=0xC01333A5, esp=0xFFFDAB20, code=None, after_dump=()):
     before, after = code if isinstance(code, tuple) else (UW_BEFORE, UW_AFTER)
     rfl = 0x246
     lines = list(event) + [
@@ -84,7 +84,7 @@ def dump32(event, eax=0xFFFFFFFE, ecx=0x404, edx=0xFFFFFFFF, eip=0xC01333A5, esp
         "TR =0110 ffff5af0 00000067 00008b00 DPL=0 TSS32-busy",
         "GDT=     ffff5020 000002cf",
         "IDT=     ffff52f0 000007ff",
-        "CR0=8001003b CR2=00000000 CR3=0100a000 CR4=00000230",
+        "CR0=%08x CR2=00000000 CR3=0100a000 CR4=00000230" % cr0,
         "DR0=00000000 DR1=00000000 DR2=00000000 DR3=00000000 ",
         "DR6=ffff0ff0 DR7=00000400",
     ]
@@ -258,12 +258,21 @@ FIX["emulation-unsupported-insn-mmio"] = (emu64(MOVDQA_AFTER), emu64(MOV_AFTER))
 FIX["emulation-fetch-from-mmio"] = (emu64(None, with_bytes=False), emu64(MOV_AFTER))
 BIG_DS = seg16("DS", 0, 0, 0xFFFFFFFF, 0x809300)
 FIX["emulation-big-real-mode"] = (
-    dump16(internal(1, [], emu=True), eip=0x1000, cs=(0x9F00, 0x9F000), cr0=0x10, ds=BIG_DS, code=REAL_CODE),
-    dump16(internal(1, [], emu=True), eip=0x1000, cs=(0x9F00, 0x9F000), cr0=0x10, code=REAL_CODE),
+    dump16(internal(1, [], emu=True), eip=0x1000, cs=(0x8000, 0x80000), cr0=0x10, ds=BIG_DS, code=REAL_CODE),
+    dump16(internal(1, [], emu=True), eip=0x1000, cs=(0x8000, 0x80000), cr0=0x10, code=REAL_CODE),
 )
-FIX["emulation-real-mode-garbage"] = (
-    dump16(internal(1, [], emu=True), eip=0x1000, cs=(0x9F00, 0x9F000), cr0=0x10, code=REAL_FILLER),
-    dump16(internal(1, [], emu=True), eip=0x1000, cs=(0x9F00, 0x9F000), cr0=0x10, code=REAL_CODE),
+FIX["emulation-filler-bytes"] = (
+    dump16(internal(1, [], emu=True), eip=0x1000, cs=(0x8000, 0x80000), cr0=0x10, code=REAL_FILLER),
+    dump16(internal(1, [], emu=True), eip=0x1000, cs=(0x8000, 0x80000), cr0=0x10, code=REAL_CODE),
+)
+FIX["emulation-exec-in-vga-window"] = (
+    dump32(internal(1, [], emu=True), cr0=0x11, eax=0x800, ecx=0xC0000080, edx=0, eip=0xA0000, code=([None] * 20, [None] * 30)),
+    dump32(internal(1, [], emu=True), cr0=0x11, eax=0x800, ecx=0xC0000080, edx=0, eip=0x100000, code=([None] * 20, [None] * 30)),
+)
+UD2_AFTER = hexbytes("0f 0b 41 ff d3 0f 1f 00 48 89 43 18 f6 83 78 02 00 00 02 74 05 e8 16 06 da 00 44 89 3d 17")
+FIX["guest-ud2-trap"] = (
+    dump64([], rip=GUEST_RIP_64, code=(ORIGIN_BEFORE, UD2_AFTER)),
+    dump64(internal(1, [0, 0x30, 0, 0, 0, 0], emu=True), rip=GUEST_RIP_64, code=(ORIGIN_BEFORE, UD2_AFTER)),
 )
 FIX["simul-exception-during-delivery"] = (
     dump64(internal(2, [0x80000B0E, 0x80000B0D, 0, 3]), rip=GUEST_RIP_64, code=(ORIGIN_BEFORE, MOV_AFTER)),

@@ -238,6 +238,10 @@ pub enum StatePredicate {
     ModernEmulationLayout,
     InsnNotMsr,
     ExitReasonNotEptMisconfig,
+    /// CS.base + RIP within 0xa0000..=0xbffff with paging off (or CR0 unknown).
+    RipInVgaWindow,
+    /// No KVM/QEMU failure line: a register snapshot.
+    NoFailureEvent,
 }
 
 /// The matcher of a catalogue entry: every non-empty predicate must hold.

@@ -315,6 +315,17 @@ impl Facts {
                 .all(|s| s.selector == 0 && s.base == 0 && s.limit == 0 && (s.attrs & !0x8000) == 0)
     }
 
+    /// CS.base + RIP (the linear address of the instruction).
+    pub fn linear_rip(&self) -> Option<u64> {
+        let base = self.segments.cs.map_or(0, |c| c.base);
+        Some(base.wrapping_add(self.rip?))
+    }
+
+    /// The instruction is in the legacy VGA/SMRAM window and paging does not remap it.
+    pub fn linear_rip_in_vga_window(&self) -> bool {
+        self.cr0.is_none_or(|c| c & CR0_PG == 0) && self.linear_rip().is_some_and(|l| (0xa_0000..=0xb_ffff).contains(&l))
+    }
+
     /// x86 reset values in CR0/CS (SDM Vol. 3A Table 10-1) with a RIP that is not 0xfff0.
     pub fn reset_state_with_non_reset_rip(&self) -> bool {
         let Some(cs) = self.segments.cs else {

@@ -314,6 +314,8 @@ fn state_fails(sp: StatePredicate, cx: &Ctx) -> Option<String> {
             .internal
             .and_then(|i| i.exit_reason.as_ref())
             .is_some_and(|r| !(r.basic == 49 && r.name.is_some())),
+        StatePredicate::RipInVgaWindow => f.linear_rip_in_vga_window(),
+        StatePredicate::NoFailureEvent => matches!(f.event, Event::None),
     };
     if ok {
         None
@@ -350,6 +352,12 @@ fn state_fails(sp: StatePredicate, cx: &Ctx) -> Option<String> {
             StatePredicate::InsnNotMsr => "the instruction is an MSR access (or unknown)".into(),
             StatePredicate::ExitReasonNotEptMisconfig => {
                 "the exit reason is EPT misconfiguration (or unknown)".into()
+            }
+            StatePredicate::RipInVgaWindow => {
+                "RIP is not inside the 0xa0000-0xbffff window (or paging is on)".into()
+            }
+            StatePredicate::NoFailureEvent => {
+                "a failure line precedes the dump; the failure entries apply instead".into()
             }
         })
     }
@@ -420,6 +428,7 @@ pub fn render_summary(template: &str, cx: &Ctx) -> String {
                 None => r.raw.clone(),
             })
     });
+    rep(&mut s, "{linear_rip}", &|| f.linear_rip().map_or("?".into(), |v| format!("{v:#x}")));
     rep(&mut s, "{errno}", &|| {
         cx.errno_name.unwrap_or("?").to_string()
     });

@@ -383,6 +383,32 @@ fn mode_words(m: ModeKind) -> &'static str {
     }
 }
 
+/// "; the dump fails 2 guest-state checks, first: TR type must be 11 ... (§28.3.1.2)".
+fn guest_state_clause(cls: &Classification, big_real: bool, f: &Facts) -> String {
+    let mut out = String::new();
+    if let Some(g) = &cls.guest_state {
+        let definite: Vec<_> = g.definite().collect();
+        if let Some(first) = definite.first() {
+            out.push_str(&format!(
+                "; the dump fails {} VMX guest-state check{}, first: {} ({}) [{}]",
+                definite.len(),
+                if definite.len() == 1 { "" } else { "s" },
+                first.check,
+                first.detail,
+                first.section
+            ));
+        } else if g.evaluated {
+            out.push_str(
+                "; every guest-state check the dump allows passes, so the offending field is not in the dump (VMX controls, interruptibility, pending events, nested state)",
+            );
+        }
+    }
+    if big_real && matches!(f.event, Event::EntryFailed { .. }) {
+        out.push_str("; the segments are in big real mode, which VMX can only enter with unrestricted guest");
+    }
+    out
+}
+
 /// Diagnoses from already extracted facts.
 pub fn diagnose_facts(f: &Facts, opts: &DiagnoseOptions) -> Diagnosis {
     let host = opts.host_kernel.as_ref();
@@ -677,8 +703,9 @@ pub fn diagnose_facts(f: &Facts, opts: &DiagnoseOptions) -> Diagnosis {
                     }
                 ));
             }
+            let state_clause = guest_state_clause(&classification, big_real, f);
             (
-                format!("{phrase}{trigger}: {summary}{range_clause}{host_clause}."),
+                format!("{phrase}{trigger}: {summary}{state_clause}{range_clause}{host_clause}."),
                 Confidence { level, reason },
             )
         }
