@@ -200,7 +200,24 @@ pub(crate) fn memory_operand_address(instr: &Instruction, state: &MachineState, 
         instr.memory_displacement64()
     };
     let mut addr_bits = 64;
-    if !instr.is_ip_rel_memory_operand() {
+    // String instructions address through (E/R)SI or (E/R)DI implicitly (SDM Vol. 1 §7.3.9).
+    let string_base = (0..instr.op_count()).find_map(|i| match instr.op_kind(i) {
+        OpKind::MemorySegSI => Some(Register::SI),
+        OpKind::MemorySegESI => Some(Register::ESI),
+        OpKind::MemorySegRSI => Some(Register::RSI),
+        OpKind::MemoryESDI => Some(Register::DI),
+        OpKind::MemoryESEDI => Some(Register::EDI),
+        OpKind::MemoryESRDI => Some(Register::RDI),
+        _ => None,
+    });
+    if let Some(r) = string_base {
+        ea = 0;
+        addr_bits = r.size() as u32 * 8;
+        match gpr(state, r) {
+            Some(v) => ea = v,
+            None => missing.push(rname(r)),
+        }
+    } else if !instr.is_ip_rel_memory_operand() {
         for (r, scale) in [(instr.memory_base(), 1u64), (instr.memory_index(), u64::from(instr.memory_index_scale()))] {
             if r == Register::None {
                 continue;
@@ -222,10 +239,13 @@ pub(crate) fn memory_operand_address(instr: &Instruction, state: &MachineState, 
     if addr_bits < 64 {
         ea &= (1u64 << addr_bits) - 1;
     }
-    let seg = instr.memory_segment();
+    let seg = match string_base {
+        Some(Register::DI | Register::EDI | Register::RDI) => Register::ES,
+        _ => instr.memory_segment(),
+    };
     let base = if seg == Register::None { Some(0) } else { state.segment_base(seg, bitness) };
     match base {
-        Some(b) if missing.is_empty() => Ok(b.wrapping_add(ea) & if bitness == 64 { u64::MAX } else { 0xffff_ffff_ffff }),
+        Some(b) if missing.is_empty() => Ok(b.wrapping_add(ea) & if bitness == 64 { u64::MAX } else { 0xffff_ffff }),
         Some(_) => Err(missing),
         None => {
             missing.push(format!("{} base", rname(seg)));
