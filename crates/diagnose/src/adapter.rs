@@ -83,8 +83,8 @@ impl Facts {
             DumpEvent::RegistersFailed { message, .. } => Event::Other {
                 message: message.clone(),
             },
-            DumpEvent::CpuReset { cpu, .. } => Event::Other {
-                message: format!("CPU Reset (CPU {cpu}): state logged just before a reset"),
+            DumpEvent::CpuReset { cpu, .. } => Event::Snapshot {
+                origin: format!("-d cpu_reset log (CPU Reset, CPU {cpu}): the state just before a reset"),
             },
             DumpEvent::None => Event::None,
         };

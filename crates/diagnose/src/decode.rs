@@ -159,7 +159,7 @@ pub fn event_info(raw: u64) -> EventInfo {
         raw: hex(raw),
         valid: r & (1 << 31) != 0,
         vector,
-        vector_name: if typ == 3 || typ == 2 || typ == 5 || typ == 6 {
+        vector_name: if typ == 3 || typ == 5 || typ == 6 {
             vector_name(vector)
         } else {
             None

@@ -32,6 +32,8 @@ pub enum Event {
     TripleFault,
     /// `qemu: fatal: ...` under TCG.
     TcgFatal { message: String },
+    /// A register snapshot that is not a failure: `-d cpu_reset` ("CPU Reset"), and the like.
+    Snapshot { origin: String },
     /// Another failure line the reader recognised but this crate has no class for.
     Other { message: String },
 }

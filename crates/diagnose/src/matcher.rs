@@ -58,7 +58,7 @@ fn event_kind(e: &Event) -> Option<EventKind> {
         Event::UnknownExit { .. } => EventKind::UnknownExit,
         Event::TripleFault => EventKind::TripleFault,
         Event::TcgFatal { .. } => EventKind::TcgFatal,
-        Event::None | Event::Other { .. } => return None,
+        Event::None | Event::Snapshot { .. } | Event::Other { .. } => return None,
     })
 }
 
@@ -143,18 +143,30 @@ pub fn evaluate(issue: &KnownIssue, cx: &Ctx) -> Outcome {
     if !anchor_matches(m, cx) {
         return Outcome::NoMatch;
     }
+    match specific_predicates(issue, cx) {
+        None => Outcome::Match,
+        // Entries without an event anchor (e.g. a UD2 snapshot) are not "weighed" against
+        // unrelated failures: they simply do not match.
+        Some(_) if m.event.is_none() => Outcome::NoMatch,
+        Some(why) => Outcome::RuledOut(why),
+    }
+}
+
+/// The first predicate after the anchor that fails, with the reason.
+fn specific_predicates(issue: &KnownIssue, cx: &Ctx) -> Option<String> {
+    let m = &issue.matcher;
     let f = cx.facts;
     let insn = f.insn.as_ref();
     if !m.instruction.is_empty() {
         match insn {
             None => {
-                return Outcome::RuledOut(format!(
+                return Some(format!(
                     "needs {} at RIP, but the instruction could not be decoded",
                     m.instruction.join("/")
                 ))
             }
             Some(i) if !m.instruction.contains(&i.mnemonic.as_str()) => {
-                return Outcome::RuledOut(format!(
+                return Some(format!(
                     "needs {} at RIP, but the instruction is {}",
                     m.instruction.join("/"),
                     i.text
@@ -169,7 +181,7 @@ pub fn evaluate(issue: &KnownIssue, cx: &Ctx) -> Outcome {
             .is_some_and(|c| m.instruction_class.contains(&c))
     {
         let what = insn.map_or("undecodable".to_string(), |i| i.text.clone());
-        return Outcome::RuledOut(format!(
+        return Some(format!(
             "needs an x87/SSE/AVX/XSAVE-class instruction, but the instruction is {what}"
         ));
     }
@@ -180,14 +192,14 @@ pub fn evaluate(issue: &KnownIssue, cx: &Ctx) -> Outcome {
                 .any(|(lo, hi)| (*lo..=*hi).contains(&a.index))
         })
     {
-        return Outcome::RuledOut(format!(
+        return Some(format!(
             "{} is outside the MSR range of this issue",
             msr_label(f)
         ));
     }
     if let Some(kind) = m.msr_kind {
         let Some(a) = &f.msr else {
-            return Outcome::RuledOut(
+            return Some(
                 "needs an MSR access (ECX) but the dump does not show one".into(),
             );
         };
@@ -197,7 +209,7 @@ pub fn evaluate(issue: &KnownIssue, cx: &Ctx) -> Outcome {
             MsrKind::NotMce => !is_mce_msr(a.index),
         };
         if !ok {
-            return Outcome::RuledOut(match kind {
+            return Some(match kind {
                 MsrKind::MciCtl => format!("{} is not an MCE bank control MSR (IA32_MCi_CTL = 0x400 + 4*i, i < 32), so set_msr_mce() never saw this write", msr_label(f)),
                 MsrKind::MciStatus => format!("{} is not an MCE bank status MSR (IA32_MCi_STATUS = 0x401 + 4*i), so set_msr_mce() never saw this write", msr_label(f)),
                 MsrKind::NotMce => format!("{} is an MCE MSR handled by set_msr_mce(); a more specific entry applies", msr_label(f)),
@@ -206,7 +218,7 @@ pub fn evaluate(issue: &KnownIssue, cx: &Ctx) -> Outcome {
     }
     if let Some(vp) = m.value {
         let Some(v) = f.msr.as_ref().and_then(|a| a.value) else {
-            return Outcome::RuledOut(
+            return Some(
                 "needs the WRMSR value (EDX:EAX), which the dump does not show".into(),
             );
         };
@@ -227,18 +239,18 @@ pub fn evaluate(issue: &KnownIssue, cx: &Ctx) -> Outcome {
                 _ if post => "the value is illegal for old and new kernels alike, not only before 0471a7bd1bca".to_string(),
                 _ => "the value has only bit 0 (and perhaps bit 10) clear: rejected only before 0471a7bd1bca".to_string(),
             };
-            return Outcome::RuledOut(format!("value {v:#x}: {why}"));
+            return Some(format!("value {v:#x}: {why}"));
         }
     }
     if !m.modes.is_empty() && !cx.mode.is_some_and(|md| m.modes.contains(&md)) {
-        return Outcome::RuledOut(format!("the CPU mode is {:?}, not {:?}", cx.mode, m.modes));
+        return Some(format!("the CPU mode is {:?}, not {:?}", cx.mode, m.modes));
     }
     for rp in m.regs {
         let Some(v) = reg_value(f, rp.reg) else {
-            return Outcome::RuledOut(format!("{:?} is not in the dump", rp.reg));
+            return Some(format!("{:?} is not in the dump", rp.reg));
         };
         if ((v & rp.mask) == rp.eq) == rp.ne {
-            return Outcome::RuledOut(format!(
+            return Some(format!(
                 "{:?}={v:#x} does not satisfy the register predicate",
                 rp.reg
             ));
@@ -247,7 +259,7 @@ pub fn evaluate(issue: &KnownIssue, cx: &Ctx) -> Outcome {
     if !m.exit_reason.is_empty() {
         let er = cx.internal.and_then(|i| i.exit_reason.as_ref());
         if !er.is_some_and(|r| r.name.is_some() && m.exit_reason.contains(&r.basic)) {
-            return Outcome::RuledOut(format!(
+            return Some(format!(
                 "needs exit reason {:?}, got {}",
                 m.exit_reason,
                 er.map_or("none".to_string(), |r| r.raw.clone())
@@ -257,7 +269,7 @@ pub fn evaluate(issue: &KnownIssue, cx: &Ctx) -> Outcome {
     if !m.gpa_ranges.is_empty() {
         let gpa = cx.internal.and_then(|i| i.gpa_value);
         if !gpa.is_some_and(|g| m.gpa_ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&g))) {
-            return Outcome::RuledOut(
+            return Some(
                 "the guest-physical address is outside this issue's range".into(),
             );
         }
@@ -270,17 +282,17 @@ pub fn evaluate(issue: &KnownIssue, cx: &Ctx) -> Outcome {
             _ => None,
         };
         if got != Some(flags) {
-            return Outcome::RuledOut(format!(
+            return Some(format!(
                 "needs emulation-failure flags {flags}, got {got:?}"
             ));
         }
     }
     for sp in m.state {
         if let Some(why) = state_fails(*sp, cx) {
-            return Outcome::RuledOut(why);
+            return Some(why);
         }
     }
-    Outcome::Match
+    None
 }
 
 fn state_fails(sp: StatePredicate, cx: &Ctx) -> Option<String> {
@@ -315,14 +327,14 @@ fn state_fails(sp: StatePredicate, cx: &Ctx) -> Option<String> {
             .and_then(|i| i.exit_reason.as_ref())
             .is_some_and(|r| !(r.basic == 49 && r.name.is_some())),
         StatePredicate::RipInVgaWindow => f.linear_rip_in_vga_window(),
-        StatePredicate::NoFailureEvent => matches!(f.event, Event::None),
+        StatePredicate::NoFailureEvent => matches!(f.event, Event::None | Event::Snapshot { .. }),
     };
     if ok {
         None
     } else {
         Some(match sp {
             StatePredicate::BigRealMode => {
-                "the segment state is ordinary real mode (no big-real-mode segment)".into()
+                "no segment has a base/limit/attribute real mode cannot produce (not big real mode)".into()
             }
             StatePredicate::NotBigRealMode => {
                 "the segments show big real mode; a more specific entry applies".into()
@@ -419,6 +431,11 @@ pub fn render_summary(template: &str, cx: &Ctx) -> String {
                 .trim_end()
                 .to_string()
             })
+    });
+    rep(&mut s, "{second_event}", &|| {
+        cx.internal
+            .and_then(|i| i.events.get(1))
+            .map_or("unknown".into(), |e| format!("{} vector {} {}", e.event_type, e.vector, e.vector_name.unwrap_or("")).trim_end().to_string())
     });
     rep(&mut s, "{exit_reason}", &|| {
         cx.internal

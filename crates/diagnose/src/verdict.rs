@@ -238,6 +238,7 @@ fn event_phrase(f: &Facts, errno: Option<&ErrnoInfo>, cls: &Classification) -> S
         }
         Event::TripleFault => "The guest triple-faulted (QEMU TCG)".to_string(),
         Event::TcgFatal { message } => format!("QEMU (TCG) aborted: {message}"),
+        Event::Snapshot { origin } => format!("No failure: a register snapshot from a {origin}"),
         Event::Other { message } => format!("QEMU reported: {message}"),
         Event::None => {
             "No KVM failure message precedes this dump (a register snapshot)".to_string()
@@ -442,6 +443,7 @@ pub fn diagnose_facts(f: &Facts, opts: &DiagnoseOptions) -> Diagnosis {
         Event::UnknownExit { .. } => "unknown_exit",
         Event::TripleFault => "triple_fault",
         Event::TcgFatal { .. } => "tcg_fatal",
+        Event::Snapshot { .. } => "snapshot",
         Event::Other { .. } => "other",
         Event::None => "no_failure_line",
     };
@@ -522,7 +524,9 @@ pub fn diagnose_facts(f: &Facts, opts: &DiagnoseOptions) -> Diagnosis {
             ));
         }
     }
-    if let Some(m) = mode {
+    if f.segments_all_null() {
+        evidence.push("all segment registers are zero: the guest state is hidden from QEMU (TDX, SEV-ES/SNP) or was never loaded, so the CPU mode and segment checks are not meaningful".into());
+    } else if let Some(m) = mode {
         let cpl = f.cpl.map(|c| format!(", CPL {c}")).unwrap_or_default();
         evidence.push(format!("CPU mode: {}{cpl}", mode_words(m)));
     }
@@ -622,7 +626,7 @@ pub fn diagnose_facts(f: &Facts, opts: &DiagnoseOptions) -> Diagnosis {
             ));
         }
     }
-    if big_real {
+    if big_real && matches!(f.event, Event::InternalError { .. } | Event::EntryFailed { .. }) {
         for v in real_mode_violations(f) {
             evidence.push(format!("big real mode: {} {}", v.segment, v.reason));
         }
@@ -709,6 +713,13 @@ pub fn diagnose_facts(f: &Facts, opts: &DiagnoseOptions) -> Diagnosis {
                 Confidence { level, reason },
             )
         }
+        None if matches!(f.event, Event::None | Event::Snapshot { .. }) => (
+            format!("{phrase}{trigger}; nothing in it points at a KVM failure (no failure line, no catalogue entry matches)."),
+            Confidence {
+                level: Level::Low,
+                reason: "a snapshot without a failure message: there is no failure to explain".into(),
+            },
+        ),
         None => {
             let known = match &classification.guest_state {
                 Some(g) if g.definite().next().is_some() => format!(

@@ -111,11 +111,16 @@ fn canonical(v: u64, la57: bool) -> bool {
 /// rmode_segment_valid() accepts (present read/write data, byte granular, 16-bit).
 pub fn real_mode_violations(f: &Facts) -> Vec<RealModeViolation> {
     let mut out = Vec::new();
-    if f.cr0.is_none_or(|c| c & CR0_PE != 0) {
+    // Zeroed segment registers are hidden (TDX, SEV-ES) or never-loaded state, not big real mode.
+    if f.cr0.is_none_or(|c| c & CR0_PE != 0) || f.segments_all_null() {
         return out;
     }
     for (name, seg) in f.segments.user() {
         let Some(s) = seg else { continue };
+        // An all-zero attribute word is a register that was never loaded (power-on dump).
+        if s.attrs == 0 {
+            continue;
+        }
         // The architectural reset state (CS f000, base ffff0000) is not real-mode reachable
         // either, but every CPU starts there; KVM handles it.
         if name == "CS" && s.selector == 0xf000 && s.base == 0xffff_0000 && s.limit == 0xffff {
