@@ -18,18 +18,50 @@ pub struct CapabilityValue {
 
 /// The capabilities `kvmtriage` cares about (numbers from include/uapi/linux/kvm.h).
 pub const CAPABILITIES: &[(&str, u32, &str)] = &[
-    ("KVM_CAP_X86_USER_SPACE_MSR", 188, "MSR exits to the VMM (INVAL|UNKNOWN|FILTER)"),
+    (
+        "KVM_CAP_X86_USER_SPACE_MSR",
+        188,
+        "MSR exits to the VMM (INVAL|UNKNOWN|FILTER)",
+    ),
     ("KVM_CAP_X86_MSR_FILTER", 189, "KVM_X86_SET_MSR_FILTER"),
-    ("KVM_CAP_MCE", 31, "machine-check banks (value = maximum bank count)"),
-    ("KVM_CAP_EXIT_ON_EMULATION_FAILURE", 204, "emulation failures always exit with instruction bytes"),
-    ("KVM_CAP_X86_TRIPLE_FAULT_EVENT", 218, "triple fault visible in vCPU events"),
-    ("KVM_CAP_MEMORY_FAULT_INFO", 232, "KVM_EXIT_MEMORY_FAULT details on EFAULT"),
-    ("KVM_CAP_INTERNAL_ERROR_DATA", 40, "data words in KVM_EXIT_INTERNAL_ERROR"),
+    (
+        "KVM_CAP_MCE",
+        31,
+        "machine-check banks (value = maximum bank count)",
+    ),
+    (
+        "KVM_CAP_EXIT_ON_EMULATION_FAILURE",
+        204,
+        "emulation failures always exit with instruction bytes",
+    ),
+    (
+        "KVM_CAP_X86_TRIPLE_FAULT_EVENT",
+        218,
+        "triple fault visible in vCPU events",
+    ),
+    (
+        "KVM_CAP_MEMORY_FAULT_INFO",
+        232,
+        "KVM_EXIT_MEMORY_FAULT details on EFAULT",
+    ),
+    (
+        "KVM_CAP_INTERNAL_ERROR_DATA",
+        40,
+        "data words in KVM_EXIT_INTERNAL_ERROR",
+    ),
     ("KVM_CAP_IMMEDIATE_EXIT", 136, "kvm_run.immediate_exit"),
     ("KVM_CAP_IRQCHIP", 0, "in-kernel interrupt controller"),
-    ("KVM_CAP_SPLIT_IRQCHIP", 121, "split irqchip (LAPIC in kernel)"),
+    (
+        "KVM_CAP_SPLIT_IRQCHIP",
+        121,
+        "split irqchip (LAPIC in kernel)",
+    ),
     ("KVM_CAP_SET_GUEST_DEBUG", 23, "guest debugging"),
-    ("KVM_CAP_X86_DISABLE_EXITS", 143, "disable HLT/PAUSE/MWAIT exits"),
+    (
+        "KVM_CAP_X86_DISABLE_EXITS",
+        143,
+        "disable HLT/PAUSE/MWAIT exits",
+    ),
 ];
 
 /// The host report.
@@ -56,7 +88,9 @@ pub struct HostReport {
 }
 
 fn read_trimmed(path: &str) -> Option<String> {
-    std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 /// Kernel release, e.g. `6.18.44-fc-v595`.

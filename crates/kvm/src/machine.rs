@@ -191,7 +191,8 @@ impl Machine {
         let cpuid = kvm
             .get_supported_cpuid(kvm_bindings::KVM_MAX_CPUID_ENTRIES)
             .map_err(ioctl_err("KVM_GET_SUPPORTED_CPUID"))?;
-        vcpu.set_cpuid2(&cpuid).map_err(ioctl_err("KVM_SET_CPUID2"))?;
+        vcpu.set_cpuid2(&cpuid)
+            .map_err(ioctl_err("KVM_SET_CPUID2"))?;
         let mcg_cap = setup_mce(&kvm, &vcpu)?;
         let mut machine = Self {
             vcpu,
@@ -395,7 +396,9 @@ impl Machine {
         self.vcpu
             .set_sregs(&sregs)
             .map_err(ioctl_err("KVM_SET_SREGS"))?;
-        self.vcpu.set_regs(&regs).map_err(ioctl_err("KVM_SET_REGS"))?;
+        self.vcpu
+            .set_regs(&regs)
+            .map_err(ioctl_err("KVM_SET_REGS"))?;
         Ok(())
     }
 
@@ -444,7 +447,11 @@ fn setup_mce(kvm: &Kvm, vcpu: &VcpuFd) -> Result<u64> {
     // SAFETY: KVM_X86_GET_MCE_CAP_SUPPORTED writes one u64 through the pointer, which points
     // at a live local; the return value is checked.
     let ret = unsafe {
-        vmm_sys_util::ioctl::ioctl_with_mut_ref(kvm, KVM_X86_GET_MCE_CAP_SUPPORTED(), &mut supported)
+        vmm_sys_util::ioctl::ioctl_with_mut_ref(
+            kvm,
+            KVM_X86_GET_MCE_CAP_SUPPORTED(),
+            &mut supported,
+        )
     };
     if ret < 0 {
         return Err(Error::Ioctl {

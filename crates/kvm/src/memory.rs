@@ -15,7 +15,7 @@ pub struct GuestMemory {
 impl GuestMemory {
     /// Maps `size` bytes (a multiple of 4 KiB).
     pub fn new(size: usize) -> Result<Self> {
-        if size == 0 || size % 4096 != 0 {
+        if size == 0 || size & 0xfff != 0 {
             return Err(Error::Memory(format!(
                 "size {size:#x} is not a positive multiple of 4 KiB"
             )));

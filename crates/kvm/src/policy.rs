@@ -334,8 +334,8 @@ impl FromStr for InjectRule {
                 rule.rate = r;
                 saw_rate = true;
             } else if let Some(seed) = field.strip_prefix("seed=") {
-                rule.seed =
-                    parse_number(seed).ok_or_else(|| bad(&format!("seed `{seed}` is not a number")))?;
+                rule.seed = parse_number(seed)
+                    .ok_or_else(|| bad(&format!("seed `{seed}` is not a number")))?;
             } else if let Some(pred) = field.strip_prefix("value") {
                 if !rule.writes || rule.reads {
                     return Err(bad("value predicates apply to wrmsr rules only"));
@@ -503,9 +503,7 @@ impl MsrPolicy {
                 }),
             }
         }
-        if ranges.len() > MAX_RANGES
-            || ranges.iter().any(|r| r.last - r.first >= MAX_RANGE_MSRS)
-        {
+        if ranges.len() > MAX_RANGES || ranges.iter().any(|r| r.last - r.first >= MAX_RANGE_MSRS) {
             deny_all = true;
         }
         if deny_all {
@@ -567,15 +565,16 @@ impl MsrPolicy {
                 MceWrite::Accepted => (Verdict::Allow, "0 (accepted)"),
                 MceWrite::GeneralProtection => (Verdict::GeneralProtection, "1 -> #GP"),
                 MceWrite::MinusOne => (
-                    Verdict::Fatal {
-                        errno: libc::EPERM,
-                    },
+                    Verdict::Fatal { errno: libc::EPERM },
                     "-1 -> KVM_RUN fails with EPERM",
                 ),
             };
             return Decision {
                 verdict,
-                decided_by: format!("kvm model {}: set_msr_mce({what}) returns {returned}", self.model),
+                decided_by: format!(
+                    "kvm model {}: set_msr_mce({what}) returns {returned}",
+                    self.model
+                ),
             };
         }
         if (X2APIC_FIRST..=X2APIC_LAST).contains(&index) && kvm_reason == MSR_EXIT_REASON_INVAL {
@@ -623,32 +622,59 @@ mod tests {
     fn pre_fix_mci_ctl_rules() {
         let m = KvmModel::Linux5(15);
         assert_eq!(set_msr_mce(m, 0x404, 0, 10, false), MceWrite::Accepted);
-        assert_eq!(set_msr_mce(m, 0x404, u64::MAX, 10, false), MceWrite::Accepted);
-        assert_eq!(set_msr_mce(m, 0x410, !(1 << 10), 10, false), MceWrite::Accepted);
+        assert_eq!(
+            set_msr_mce(m, 0x404, u64::MAX, 10, false),
+            MceWrite::Accepted
+        );
+        assert_eq!(
+            set_msr_mce(m, 0x410, !(1 << 10), 10, false),
+            MceWrite::Accepted
+        );
         // UnixWare: bit 0 clear.
         assert_eq!(set_msr_mce(m, 0x404, !1, 10, false), MceWrite::MinusOne);
         assert_eq!(set_msr_mce(m, 0x404, 0x1234, 10, false), MceWrite::MinusOne);
         assert_eq!(set_msr_mce(m, 0x405, 1, 10, false), MceWrite::MinusOne);
         assert_eq!(set_msr_mce(m, 0x405, 1, 10, true), MceWrite::Accepted);
         assert_eq!(set_msr_mce(m, 0x406, 0x1234, 10, false), MceWrite::Accepted);
-        assert_eq!(set_msr_mce(m, 0x428, 0, 10, false), MceWrite::GeneralProtection);
+        assert_eq!(
+            set_msr_mce(m, 0x428, 0, 10, false),
+            MceWrite::GeneralProtection
+        );
     }
 
     #[test]
     fn linux_6_0_mci_ctl_rules() {
         let m = KvmModel::Linux6_0;
         assert_eq!(set_msr_mce(m, 0x404, !1, 10, false), MceWrite::Accepted);
-        assert_eq!(set_msr_mce(m, 0x404, !1 & !(1 << 10), 10, false), MceWrite::Accepted);
-        assert_eq!(set_msr_mce(m, 0x404, !2, 10, false), MceWrite::GeneralProtection);
-        assert_eq!(set_msr_mce(m, 0x404, 0x1234, 10, false), MceWrite::GeneralProtection);
-        assert_eq!(set_msr_mce(m, 0x405, 1, 10, false), MceWrite::GeneralProtection);
+        assert_eq!(
+            set_msr_mce(m, 0x404, !1 & !(1 << 10), 10, false),
+            MceWrite::Accepted
+        );
+        assert_eq!(
+            set_msr_mce(m, 0x404, !2, 10, false),
+            MceWrite::GeneralProtection
+        );
+        assert_eq!(
+            set_msr_mce(m, 0x404, 0x1234, 10, false),
+            MceWrite::GeneralProtection
+        );
+        assert_eq!(
+            set_msr_mce(m, 0x405, 1, 10, false),
+            MceWrite::GeneralProtection
+        );
         assert_eq!(set_msr_mce(m, 0x405, 0, 10, false), MceWrite::Accepted);
     }
 
     #[test]
     fn models_parse() {
-        assert_eq!("linux-5.10".parse::<KvmModel>().unwrap(), KvmModel::Linux5(10));
-        assert_eq!("linux-5.19".parse::<KvmModel>().unwrap(), KvmModel::Linux5(19));
+        assert_eq!(
+            "linux-5.10".parse::<KvmModel>().unwrap(),
+            KvmModel::Linux5(10)
+        );
+        assert_eq!(
+            "linux-5.19".parse::<KvmModel>().unwrap(),
+            KvmModel::Linux5(19)
+        );
         assert!("linux-5.9".parse::<KvmModel>().is_err());
         assert!("linux-5.20".parse::<KvmModel>().is_err());
         assert_eq!("linux-6.0".parse::<KvmModel>().unwrap(), KvmModel::Linux6_0);
@@ -667,7 +693,10 @@ mod tests {
         let r: InjectRule = "random:rate=0.05,seed=7=EPERM".parse().unwrap();
         assert_eq!((r.rate, r.seed, r.indices), (0.05, 7, None));
         let r: InjectRule = "wrmsr:0x404,value&1=0=EPERM".parse().unwrap();
-        assert_eq!(r.predicates, vec![ValuePredicate::Masked { mask: 1, value: 0 }]);
+        assert_eq!(
+            r.predicates,
+            vec![ValuePredicate::Masked { mask: 1, value: 0 }]
+        );
         let r: InjectRule = "wrmsr:0x404,value!=0=GP".parse().unwrap();
         assert_eq!(r.predicates, vec![ValuePredicate::NotEquals(0)]);
         let r: InjectRule = "wrmsr:0x404,value=0x1234=GP".parse().unwrap();
@@ -692,8 +721,12 @@ mod tests {
     fn random_rule_is_deterministic_and_near_rate() {
         let mut a: InjectRule = "random:rate=0.05,seed=7=EPERM".parse().unwrap();
         let mut b = a.clone();
-        let fa: Vec<bool> = (0..2000).map(|_| a.fires(MsrAccess::Wrmsr, 0x838, 1)).collect();
-        let fb: Vec<bool> = (0..2000).map(|_| b.fires(MsrAccess::Wrmsr, 0x838, 1)).collect();
+        let fa: Vec<bool> = (0..2000)
+            .map(|_| a.fires(MsrAccess::Wrmsr, 0x838, 1))
+            .collect();
+        let fb: Vec<bool> = (0..2000)
+            .map(|_| b.fires(MsrAccess::Wrmsr, 0x838, 1))
+            .collect();
         assert_eq!(fa, fb);
         let hits = fa.iter().filter(|&&f| f).count();
         assert!((50..=150).contains(&hits), "{hits}");
@@ -706,13 +739,34 @@ mod tests {
             KvmModel::Linux5(15),
             vec!["wrmsr:0x404,value=0=GP".parse().unwrap()],
         );
-        let d = p.decide(MsrAccess::Wrmsr, 0x404, 0, MSR_EXIT_REASON_FILTER, 10, || false);
+        let d = p.decide(
+            MsrAccess::Wrmsr,
+            0x404,
+            0,
+            MSR_EXIT_REASON_FILTER,
+            10,
+            || false,
+        );
         assert_eq!(d.verdict, Verdict::GeneralProtection);
         assert!(d.decided_by.contains("inject rule"));
-        let d = p.decide(MsrAccess::Wrmsr, 0x404, !1, MSR_EXIT_REASON_FILTER, 10, || false);
+        let d = p.decide(
+            MsrAccess::Wrmsr,
+            0x404,
+            !1,
+            MSR_EXIT_REASON_FILTER,
+            10,
+            || false,
+        );
         assert_eq!(d.verdict, Verdict::Fatal { errno: libc::EPERM });
         assert!(d.decided_by.contains("linux-5.15"), "{}", d.decided_by);
-        let d = p.decide(MsrAccess::Wrmsr, 0xdead, 0, MSR_EXIT_REASON_UNKNOWN, 10, || false);
+        let d = p.decide(
+            MsrAccess::Wrmsr,
+            0xdead,
+            0,
+            MSR_EXIT_REASON_UNKNOWN,
+            10,
+            || false,
+        );
         assert_eq!(d.verdict, Verdict::GeneralProtection);
         let plan = p.filter_plan();
         assert!(!plan.deny_all);

@@ -122,7 +122,10 @@ fn dump_segment(out: &mut String, state: &CpuState, name: &str, seg: &kvm_segmen
         let _ = write!(
             out,
             "{name:<3}={:04x} {:08x} {:08x} {:08x}",
-            seg.selector, seg.base as u32, seg.limit, flags & 0x00ff_ff00
+            seg.selector,
+            seg.base as u32,
+            seg.limit,
+            flags & 0x00ff_ff00
         );
     }
     if state.protected() && flags & (1 << 15) != 0 {
@@ -179,7 +182,13 @@ fn flag_letters(rflags: u64) -> String {
         (0, 'C'),
     ]
     .iter()
-    .map(|&(bit, letter)| if rflags & (1 << bit) != 0 { letter } else { '-' })
+    .map(|&(bit, letter)| {
+        if rflags & (1 << bit) != 0 {
+            letter
+        } else {
+            '-'
+        }
+    })
     .collect()
 }
 
@@ -258,8 +267,16 @@ pub fn register_dump(state: &CpuState, code: &CodeWindow) -> String {
             s.cr0 as u32, s.cr2, s.cr3, s.cr4 as u32
         );
     } else {
-        let _ = writeln!(out, "GDT=     {:08x} {:08x}", s.gdt.base as u32, s.gdt.limit);
-        let _ = writeln!(out, "IDT=     {:08x} {:08x}", s.idt.base as u32, s.idt.limit);
+        let _ = writeln!(
+            out,
+            "GDT=     {:08x} {:08x}",
+            s.gdt.base as u32, s.gdt.limit
+        );
+        let _ = writeln!(
+            out,
+            "IDT=     {:08x} {:08x}",
+            s.idt.base as u32, s.idt.limit
+        );
         let _ = writeln!(
             out,
             "CR0={:08x} CR2={:08x} CR3={:08x} CR4={:08x}",

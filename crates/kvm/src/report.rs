@@ -210,7 +210,9 @@ fn exit_reason_of(outcome: &Outcome, fatal_msr: Option<&MsrEvent>) -> (String, O
     let (name, code) = match outcome {
         Outcome::Halted => ("KVM_EXIT_HLT", Some(5)),
         Outcome::GuestDone { .. } | Outcome::GuestException { .. } => ("KVM_EXIT_IO", Some(2)),
-        Outcome::KvmRunFailed { simulated: true, .. } => match fatal_msr.map(|m| m.access) {
+        Outcome::KvmRunFailed {
+            simulated: true, ..
+        } => match fatal_msr.map(|m| m.access) {
             Some(crate::policy::MsrAccess::Rdmsr) => ("KVM_EXIT_X86_RDMSR", Some(29)),
             _ => ("KVM_EXIT_X86_WRMSR", Some(30)),
         },
@@ -220,7 +222,9 @@ fn exit_reason_of(outcome: &Outcome, fatal_msr: Option<&MsrEvent>) -> (String, O
         Outcome::FailEntry { .. } => ("KVM_EXIT_FAIL_ENTRY", Some(9)),
         Outcome::MemoryFault { .. } => ("KVM_EXIT_MEMORY_FAULT", Some(39)),
         Outcome::UnhandledExit { exit_reason } => ("unhandled", Some(*exit_reason)),
-        Outcome::WallClockLimit { .. } | Outcome::ExitLimit { .. } => ("none (stopped by the VMM)", None),
+        Outcome::WallClockLimit { .. } | Outcome::ExitLimit { .. } => {
+            ("none (stopped by the VMM)", None)
+        }
     };
     (name.to_string(), code)
 }
@@ -230,13 +234,17 @@ fn exit_reason_of(outcome: &Outcome, fatal_msr: Option<&MsrEvent>) -> (String, O
 pub fn qemu_text(outcome: &Outcome, state: &CpuState, code: &CodeWindow) -> String {
     let head = match outcome {
         Outcome::KvmRunFailed { errno, .. } => qemu_dump::kvm_run_failed_line(*errno),
-        Outcome::InternalError { suberror, data } => qemu_dump::internal_error_lines(*suberror, data),
+        Outcome::InternalError { suberror, data } => {
+            qemu_dump::internal_error_lines(*suberror, data)
+        }
         Outcome::FailEntry {
             hardware_entry_failure_reason,
             ..
         } => qemu_dump::entry_failed_line(*hardware_entry_failure_reason),
         Outcome::MemoryFault { .. } => qemu_dump::kvm_run_failed_line(libc::EFAULT),
-        Outcome::UnhandledExit { exit_reason } => format!("KVM: unknown exit reason {exit_reason}\n"),
+        Outcome::UnhandledExit { exit_reason } => {
+            format!("KVM: unknown exit reason {exit_reason}\n")
+        }
         _ => return String::new(),
     };
     head + &qemu_dump::register_dump(state, code)
@@ -252,7 +260,8 @@ impl Report {
         host: HostFacts,
         result: &RunResult,
     ) -> Self {
-        let (exit_reason, exit_reason_code) = exit_reason_of(&result.outcome, result.fatal_msr.as_ref());
+        let (exit_reason, exit_reason_code) =
+            exit_reason_of(&result.outcome, result.fatal_msr.as_ref());
         Self {
             guest,
             mode,
@@ -298,7 +307,10 @@ impl Report {
         let mut line = |k: &str, v: String| {
             let _ = writeln!(out, "  {k:<16} {v}");
         };
-        line("guest:", format!("{} (mode {})", self.guest, self.mode.bitness()));
+        line(
+            "guest:",
+            format!("{} (mode {})", self.guest, self.mode.bitness()),
+        );
         line("outcome:", describe_outcome(&self.outcome));
         line(
             "exit reason:",
@@ -331,7 +343,7 @@ impl Report {
                 None => self.host.kernel.clone(),
             },
         );
-        line("exits handled:", format!("{} in {} us", self.exits, self.elapsed_us));
+        line("exits handled:", self.exits.to_string());
         line("msr exits:", self.msr_exits.len().to_string());
         out
     }
@@ -371,13 +383,18 @@ pub fn describe_outcome(outcome: &Outcome) -> String {
             }
         ),
         Outcome::InternalError { suberror, data } => {
-            format!("KVM internal error, suberror {suberror}, {} data words", data.len())
+            format!(
+                "KVM internal error, suberror {suberror}, {} data words",
+                data.len()
+            )
         }
         Outcome::Shutdown => "shutdown (triple fault)".into(),
         Outcome::FailEntry {
             hardware_entry_failure_reason,
             cpu,
-        } => format!("VM entry failed, hardware reason {hardware_entry_failure_reason:#x} on cpu {cpu}"),
+        } => format!(
+            "VM entry failed, hardware reason {hardware_entry_failure_reason:#x} on cpu {cpu}"
+        ),
         Outcome::MemoryFault { flags, gpa, size } => {
             format!("memory fault at GPA {gpa:#x} size {size:#x} flags {flags:#x}")
         }
@@ -385,7 +402,9 @@ pub fn describe_outcome(outcome: &Outcome) -> String {
         Outcome::WallClockLimit { limit_ms } => {
             format!("stopped: wall-clock limit of {limit_ms} ms reached (guest still running)")
         }
-        Outcome::ExitLimit { limit } => format!("stopped: exit-count limit of {limit} exits reached"),
+        Outcome::ExitLimit { limit } => {
+            format!("stopped: exit-count limit of {limit} exits reached")
+        }
     }
 }
 

@@ -6,7 +6,9 @@ use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use kvm_bindings::{kvm_msr_entry, Msrs};
-use kvm_ioctls::{MsrExitReason, MsrFilterDefaultAction, MsrFilterRange, MsrFilterRangeFlags, VcpuExit};
+use kvm_ioctls::{
+    MsrExitReason, MsrFilterDefaultAction, MsrFilterRange, MsrFilterRangeFlags, VcpuExit,
+};
 
 use crate::error::{ioctl_err, Result};
 use crate::machine::{ports, CpuMode, Machine};
@@ -132,7 +134,10 @@ impl Outcome {
 
     /// Stopped by a limit.
     pub fn is_limit(&self) -> bool {
-        matches!(self, Outcome::WallClockLimit { .. } | Outcome::ExitLimit { .. })
+        matches!(
+            self,
+            Outcome::WallClockLimit { .. } | Outcome::ExitLimit { .. }
+        )
     }
 
     /// Short name, e.g. `kvm_run_failed`.
@@ -345,8 +350,8 @@ impl Drop for Watchdog {
 /// Exception mnemonic (SDM Vol. 3A Table 6-1).
 pub fn exception_name(vector: u8) -> String {
     const NAMES: [&str; 22] = [
-        "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS", "#NP",
-        "#SS", "#GP", "#PF", "reserved", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
+        "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS", "#NP", "#SS",
+        "#GP", "#PF", "reserved", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
     ];
     NAMES
         .get(vector as usize)
@@ -367,7 +372,8 @@ fn exception_frame(machine: &Machine, state: &CpuState, vector: u8) -> (Option<u
     };
     let width = if state.cs64() { 8 } else { width };
     let sp = state.sregs.ss.base.wrapping_add(state.regs.rsp);
-    let read = |offset: u64| state.read_linear_le(&machine.mem, sp.wrapping_add(offset), width as usize);
+    let read =
+        |offset: u64| state.read_linear_le(&machine.mem, sp.wrapping_add(offset), width as usize);
     if with_error {
         (read(0), read(width))
     } else {
@@ -376,7 +382,10 @@ fn exception_frame(machine: &Machine, state: &CpuState, vector: u8) -> (Option<u
 }
 
 fn hex_bytes(data: &[u8]) -> String {
-    data.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
+    data.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A log line for stderr (MMIO, console, MSR decisions), handed to the caller as it happens.
@@ -461,7 +470,11 @@ pub fn run(
                 let text = hex_bytes(data);
                 log(&format!("mmio write {gpa:#x} [{}]: {text}", data.len()));
                 if mmio_events.len() < 1000 {
-                    mmio_events.push(MmioEvent { gpa, write: true, data: text });
+                    mmio_events.push(MmioEvent {
+                        gpa,
+                        write: true,
+                        data: text,
+                    });
                 }
                 continue;
             }
@@ -469,9 +482,16 @@ pub fn run(
                 data.fill(0xff);
                 pending_completion = true;
                 let text = hex_bytes(data);
-                log(&format!("mmio read {gpa:#x} [{}]: nothing mapped, returned {text}", data.len()));
+                log(&format!(
+                    "mmio read {gpa:#x} [{}]: nothing mapped, returned {text}",
+                    data.len()
+                ));
                 if mmio_events.len() < 1000 {
-                    mmio_events.push(MmioEvent { gpa, write: false, data: text });
+                    mmio_events.push(MmioEvent {
+                        gpa,
+                        write: false,
+                        data: text,
+                    });
                 }
                 continue;
             }
@@ -494,7 +514,9 @@ pub fn run(
                     cpu,
                 }
             }
-            VcpuExit::MemoryFault { flags, gpa, size } => break Outcome::MemoryFault { flags, gpa, size },
+            VcpuExit::MemoryFault { flags, gpa, size } => {
+                break Outcome::MemoryFault { flags, gpa, size }
+            }
             VcpuExit::Intr => continue,
             VcpuExit::X86Rdmsr(e) => (MsrAccess::Rdmsr, e.index, 0u64, e.reason),
             VcpuExit::X86Wrmsr(e) => (MsrAccess::Wrmsr, e.index, e.data, e.reason),
@@ -519,7 +541,8 @@ pub fn run(
         let mut verdict = decision.verdict;
         let mut decided_by = decision.decided_by;
         let mut value = data;
-        let x2apic = (X2APIC_FIRST..=X2APIC_LAST).contains(&index) && kvm_reason == MSR_EXIT_REASON_INVAL;
+        let x2apic =
+            (X2APIC_FIRST..=X2APIC_LAST).contains(&index) && kvm_reason == MSR_EXIT_REASON_INVAL;
         if verdict == Verdict::Allow {
             match access {
                 MsrAccess::Wrmsr if x2apic => policy.x2apic_write(index, data),

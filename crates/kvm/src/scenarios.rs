@@ -163,7 +163,10 @@ fn mmio_store(a: &mut CodeAssembler) -> AsmResult {
 }
 
 fn jump_unbacked(a: &mut CodeAssembler) -> AsmResult {
-    print(a, "jump-unbacked: jmp to a guest-physical address without memory\n")?;
+    print(
+        a,
+        "jump-unbacked: jmp to a guest-physical address without memory\n",
+    )?;
     a.mov(rax, layout::UNBACKED)?;
     a.jmp(rax)
 }

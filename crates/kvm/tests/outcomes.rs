@@ -38,7 +38,9 @@ fn run(scenario: &str, model: &str, rules: &[&str]) -> (Report, RunResult) {
 }
 
 fn pvm_host() -> bool {
-    kvmtriage_kvm::host::vendor_modules().iter().any(|m| m == "kvm_pvm")
+    kvmtriage_kvm::host::vendor_modules()
+        .iter()
+        .any(|m| m == "kvm_pvm")
 }
 
 fn assert_gp(report: &Report, context: &str) {
@@ -70,10 +72,16 @@ fn assert_eperm(report: &Report, index: u32, value: u64, kvm_reason: &str, conte
         "{context}"
     );
     let msr = report.exit.msr.as_ref().expect("exit record has the MSR");
-    assert_eq!((msr.index, msr.value, msr.kvm_reason), (index, value, kvm_reason), "{context}");
+    assert_eq!(
+        (msr.index, msr.value, msr.kvm_reason),
+        (index, value, kvm_reason),
+        "{context}"
+    );
     assert_eq!(report.exit.exit_reason, "KVM_EXIT_X86_WRMSR");
     assert_eq!(report.exit.exit_reason_code, Some(30));
-    assert!(report.qemu_text.starts_with("error: kvm run failed Operation not permitted\n"));
+    assert!(report
+        .qemu_text
+        .starts_with("error: kvm run failed Operation not permitted\n"));
     // RIP is still on the WRMSR: the exit was never completed.
     assert_eq!(report.registers_rip(), msr.rip);
     assert!(report.qemu_text.contains("<0f> 30"), "{}", report.qemu_text);
@@ -97,9 +105,15 @@ fn origin_x2apic_timer_continues_under_every_model() {
     for model in MODELS {
         let (report, _) = run("origin-x2apic-timer", model, &[]);
         assert_eq!(report.outcome, Outcome::Halted, "{model}");
-        assert_eq!(report.msr_exits.len(), scenarios::ORIGIN_TIMER_WRITES as usize);
+        assert_eq!(
+            report.msr_exits.len(),
+            scenarios::ORIGIN_TIMER_WRITES as usize
+        );
         for e in &report.msr_exits {
-            assert_eq!((e.index, e.value, e.kvm_reason), (0x838, 0x7213cc9, "INVAL"));
+            assert_eq!(
+                (e.index, e.value, e.kvm_reason),
+                (0x838, 0x7213cc9, "INVAL")
+            );
             assert_eq!(e.verdict, Verdict::Allow);
         }
         assert!(report.console.contains("all timer writes done"));
@@ -116,7 +130,10 @@ fn origin_x2apic_timer_with_injected_eperm_dies_at_the_first_write() {
     assert_eq!(report.msr_exits.len(), 1);
     assert!(result.state.cs64());
     let r = &result.state.regs;
-    assert_eq!((r.rax, r.rcx, r.rdx, r.rsi, r.rdi), (0x7213cc9, 0x838, 0, 0x7213cc9, 0x838));
+    assert_eq!(
+        (r.rax, r.rcx, r.rdx, r.rsi, r.rdi),
+        (0x7213cc9, 0x838, 0, 0x7213cc9, 0x838)
+    );
 }
 
 #[test]
@@ -130,8 +147,15 @@ fn origin_x2apic_timer_random_injection_is_deterministic() {
     assert_eperm(&a, 0x838, 0x7213cc9, "INVAL", "random");
     // Same seed, same write number.
     assert_eq!(a.msr_exits.len(), b.msr_exits.len());
-    assert!(a.msr_exits.len() > 1, "seed 7 should let some writes through first");
-    let (c, _) = run("origin-x2apic-timer", "host", &["random:rate=0,seed=7=EPERM"]);
+    assert!(
+        a.msr_exits.len() > 1,
+        "seed 7 should let some writes through first"
+    );
+    let (c, _) = run(
+        "origin-x2apic-timer",
+        "host",
+        &["random:rate=0,seed=7=EPERM"],
+    );
     assert_eq!(c.outcome, Outcome::Halted);
 }
 
@@ -157,9 +181,15 @@ fn unixware_mc1_ctl() {
         let (report, result) = run("unixware-mc1-ctl", model, &[]);
         assert_eperm(&report, 0x404, 0xffff_ffff_ffff_fffe, "FILTER", model);
         assert!(!result.state.cs64());
-        assert!(report.qemu_text.contains("\nEAX=fffffffe EBX=00000000 ECX=00000404 EDX=ffffffff\n"));
+        assert!(report
+            .qemu_text
+            .contains("\nEAX=fffffffe EBX=00000000 ECX=00000404 EDX=ffffffff\n"));
         let msr = report.exit.msr.as_ref().unwrap();
-        assert!(msr.decided_by.contains("set_msr_mce(MCi_CTL) returns -1"), "{}", msr.decided_by);
+        assert!(
+            msr.decided_by.contains("set_msr_mce(MCi_CTL) returns -1"),
+            "{}",
+            msr.decided_by
+        );
     }
     let (report, _) = run("unixware-mc1-ctl", "linux-6.0", &[]);
     assert_eq!(report.outcome, Outcome::Halted);
@@ -176,7 +206,11 @@ fn unixware_value_predicates() {
     let (report, _) = run("unixware-mc1-ctl", "host", &["wrmsr:0x404,value&1=0=EPERM"]);
     assert_eperm(&report, 0x404, 0xffff_ffff_ffff_fffe, "FILTER", "value&1=0");
     let (report, _) = run("unixware-mc1-ctl", "host", &["wrmsr:0x404,value=0=EPERM"]);
-    assert_eq!(report.outcome, Outcome::Halted, "predicate false: passed to KVM");
+    assert_eq!(
+        report.outcome,
+        Outcome::Halted,
+        "predicate false: passed to KVM"
+    );
     assert_eq!(report.msr_exits[0].verdict, Verdict::Allow);
 }
 
@@ -185,10 +219,16 @@ fn illegal_mci_ctl_and_nonzero_mci_status() {
     if !have_kvm() {
         return;
     }
-    for (scenario, index, value) in [("mci-ctl-illegal", 0x404, 0x1234), ("mci-status-nonzero", 0x405, 1)] {
+    for (scenario, index, value) in [
+        ("mci-ctl-illegal", 0x404, 0x1234),
+        ("mci-status-nonzero", 0x405, 1),
+    ] {
         let (report, _) = run(scenario, "host", &[]);
         assert_gp(&report, scenario);
-        assert_eq!(report.msr_exits[0].kvm_reason, "INVAL", "KVM itself rejected it");
+        assert_eq!(
+            report.msr_exits[0].kvm_reason, "INVAL",
+            "KVM itself rejected it"
+        );
         for model in PRE_FIX {
             let (report, _) = run(scenario, model, &[]);
             assert_eperm(&report, index, value, "FILTER", model);
@@ -219,7 +259,9 @@ fn unknown_and_filtered_msrs_get_gp() {
         let (report, _) = run("filtered-msr", model, &[]);
         assert_gp(&report, "filtered-msr");
         assert_eq!(report.msr_exits[0].kvm_reason, "FILTER");
-        assert!(report.msr_exits[0].decided_by.contains("scenario MSR filter"));
+        assert!(report.msr_exits[0]
+            .decided_by
+            .contains("scenario MSR filter"));
     }
 }
 
@@ -228,7 +270,11 @@ fn injected_read_failure_is_fatal() {
     if !have_kvm() {
         return;
     }
-    let (report, _) = run("unknown-msr-read", "host", &["rdmsr:0xdead0000-0xdeadffff=EIO"]);
+    let (report, _) = run(
+        "unknown-msr-read",
+        "host",
+        &["rdmsr:0xdead0000-0xdeadffff=EIO"],
+    );
     assert_eq!(
         report.outcome,
         Outcome::KvmRunFailed {
@@ -238,7 +284,9 @@ fn injected_read_failure_is_fatal() {
         }
     );
     assert_eq!(report.exit.exit_reason, "KVM_EXIT_X86_RDMSR");
-    assert!(report.qemu_text.starts_with("error: kvm run failed Input/output error\n"));
+    assert!(report
+        .qemu_text
+        .starts_with("error: kvm run failed Input/output error\n"));
     assert!(report.qemu_text.contains("<0f> 32"));
 }
 
@@ -260,7 +308,9 @@ fn x87_load_from_mmio_is_an_emulation_failure_with_instruction_bytes() {
         let len = bytes[0] as usize;
         assert!(len >= 7);
         assert_eq!(&bytes[1..8], &[0xd9, 0x04, 0x25, 0x00, 0x00, 0x00, 0x30]);
-        assert!(report.qemu_text.starts_with("KVM internal error. Suberror: 1\nextra data[0]: 0x0000000000000001\n"));
+        assert!(report
+            .qemu_text
+            .starts_with("KVM internal error. Suberror: 1\nextra data[0]: 0x0000000000000001\n"));
         assert!(report.qemu_text.contains("\nemulation failure\nRAX="));
         assert!(report.qemu_text.contains("<d9> 04 25 00 00 00 30"));
     }
@@ -273,7 +323,11 @@ fn mmio_accesses_are_logged() {
     }
     let (report, _) = run("mmio-store", "host", &[]);
     assert_eq!(report.outcome, Outcome::Halted);
-    let got: Vec<(bool, &str)> = report.mmio_exits.iter().map(|m| (m.write, m.data.as_str())).collect();
+    let got: Vec<(bool, &str)> = report
+        .mmio_exits
+        .iter()
+        .map(|m| (m.write, m.data.as_str()))
+        .collect();
     assert_eq!(got, vec![(true, "42"), (false, "ff ff ff ff")]);
     let v = serde_json::to_value(&report.mmio_exits).unwrap();
     assert_eq!(v[0]["gpa"], "0x30000000");
@@ -325,7 +379,11 @@ fn ud2_in_each_mode() {
             let Outcome::InternalError { suberror: 1, data } = &report.outcome else {
                 panic!("{:?}", report.outcome)
             };
-            assert_eq!((data[1] >> 8) & 0xffff, 0x0b0f, "insn bytes 0f 0b: {data:x?}");
+            assert_eq!(
+                (data[1] >> 8) & 0xffff,
+                0x0b0f,
+                "insn bytes 0f 0b: {data:x?}"
+            );
             continue;
         }
         match &report.outcome {

@@ -1,0 +1,106 @@
+//! Round trip: `kvmtriage repro … | kvmtriage explain --format json -` names the faulting
+//! instruction, MSR and value that the VMM recorded, and the set_msr_mce case is diagnosed.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+
+fn have_kvm() -> bool {
+    if std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok()
+    {
+        true
+    } else {
+        eprintln!("skipped: no /dev/kvm");
+        false
+    }
+}
+
+fn kvmtriage(args: &[&str], stdin: Option<&[u8]>) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kvmtriage"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    pipe.write_all(stdin.unwrap_or_default()).unwrap();
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+fn hex(v: &serde_json::Value) -> u64 {
+    let s = v
+        .as_str()
+        .unwrap_or_else(|| panic!("not a hex string: {v}"));
+    u64::from_str_radix(s.trim_start_matches("0x"), 16).unwrap()
+}
+
+/// Runs the scenario (text → explain) and (json → the record) and compares.
+fn round_trip(args: &[&str]) -> serde_json::Value {
+    let mut repro = vec!["repro"];
+    repro.extend_from_slice(args);
+    repro.push("-q");
+    let text = kvmtriage(&repro, None);
+    assert_eq!(text.status.code(), Some(4), "the run must fail");
+    let mut json_args = repro.clone();
+    json_args.extend(["--format", "json"]);
+    let record: serde_json::Value =
+        serde_json::from_slice(&kvmtriage(&json_args, None).stdout).unwrap();
+    let explained = kvmtriage(&["explain", "--format", "json", "-"], Some(&text.stdout));
+    assert!(
+        explained.status.success(),
+        "explain failed: {}",
+        String::from_utf8_lossy(&explained.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&explained.stdout).unwrap();
+    let fault = &v["dumps"][0]["fault"];
+    let msr = &record["exit"]["msr"];
+    assert_eq!(
+        fault["mnemonic"].as_str().map(str::to_ascii_lowercase),
+        Some(msr["access"].as_str().unwrap().to_string())
+    );
+    assert_eq!(hex(&fault["msr"]["index"]), hex(&msr["index"]));
+    assert_eq!(hex(&fault["msr"]["value"]), hex(&msr["value"]));
+    v
+}
+
+#[test]
+fn origin_eperm_round_trip() {
+    if !have_kvm() {
+        return;
+    }
+    let v = round_trip(&["origin-x2apic-timer", "--inject", "wrmsr:0x838=EPERM"]);
+    assert_eq!(v["dumps"][0]["fault"]["msr"]["index"], "0x838");
+}
+
+#[test]
+fn unixware_under_linux_5_15_is_the_set_msr_mce_case() {
+    if !have_kvm() {
+        return;
+    }
+    let v = round_trip(&["unixware-mc1-ctl", "--kvm-model", "linux-5.15"]);
+    let ids: Vec<&str> = v["dumps"][0]["diagnosis"]["known_issues"]
+        .as_array()
+        .expect("diagnosis.known_issues")
+        .iter()
+        .filter_map(|i| i["id"].as_str())
+        .collect();
+    assert!(
+        ids.iter().any(|id| id.contains("mce")),
+        "no set_msr_mce issue among {ids:?}"
+    );
+    assert!(ids.contains(&"mce-ctl-bit0-clear-eperm"), "{ids:?}");
+}
+
+#[test]
+fn illegal_mci_ctl_round_trip() {
+    if !have_kvm() {
+        return;
+    }
+    round_trip(&["mci-ctl-illegal", "--kvm-model", "linux-5.10"]);
+    round_trip(&["mci-status-nonzero", "--kvm-model", "linux-5.19"]);
+}
