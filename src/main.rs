@@ -17,6 +17,13 @@ pub mod exit {
     pub const NOT_FOUND: u8 = 2;
     /// The input could not be read (missing file, not text).
     pub const UNREADABLE: u8 = 3;
+    /// repro: the guest's VM failed (KVM_RUN error, internal error, shutdown, entry failure);
+    /// the QEMU-style report was printed.
+    pub const VM_FAILED: u8 = 4;
+    /// repro: the guest was stopped by the wall-clock or exit-count limit.
+    pub const LIMIT: u8 = 5;
+    /// repro: /dev/kvm is missing or not accessible.
+    pub const NO_KVM: u8 = 6;
 }
 
 #[derive(Parser)]
