@@ -71,7 +71,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             println!("{}", serde_json::to_string_pretty(&doc)?);
         }
         Format::Text => {
-            let mut out = format!("MSR {}  {}\n  {}\n", hex_min(u64::from(info.index)), info.name, info.description);
+            let mut out = format!(
+                "MSR {}  {}\n  {}\n",
+                hex_min(u64::from(info.index)),
+                info.name,
+                info.description
+            );
             if !info.aliases.is_empty() {
                 out.push_str(&format!("  also known as: {}\n", info.aliases.join(", ")));
             }
@@ -86,7 +91,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 }
                 let width = fields.iter().map(|f| f.name.len()).max().unwrap_or(0);
                 for f in fields {
-                    let meaning = f.meaning.as_deref().map(|m| format!(" ({m})")).unwrap_or_default();
+                    let meaning = f
+                        .meaning
+                        .as_deref()
+                        .map(|m| format!(" ({m})"))
+                        .unwrap_or_default();
                     out.push_str(&format!(
                         "  {:>5}  {:<width$} = {}{meaning}  {}\n",
                         f.bits,

@@ -5,8 +5,8 @@
 //! decoding lands exactly on the marker; see [`analyze_code`] for the exact rule.
 
 use iced_x86::{
-    Decoder, DecoderError, DecoderOptions, Formatter,
-    GasFormatter, Instruction, InstructionInfoFactory, IntelFormatter, OpAccess, OpKind, Register,
+    Decoder, DecoderError, DecoderOptions, Formatter, GasFormatter, Instruction,
+    InstructionInfoFactory, IntelFormatter, OpAccess, OpKind, Register,
 };
 use serde::Serialize;
 
@@ -114,7 +114,10 @@ pub struct Operand {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub register: Option<String>,
     /// Register value from the dump, immediate, or branch target.
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::hex::ser_opt_hex64")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::hex::ser_opt_hex64"
+    )]
     pub value: Option<u64>,
 }
 
@@ -219,7 +222,9 @@ pub fn analyze_code(input: &CodeInput, state: &MachineState, opts: &CodeOptions)
         notes: Vec::new(),
     };
     if !matches!(bitness, 16 | 32 | 64) {
-        notes.push(format!("unsupported bitness {bitness} (expected 16, 32 or 64): not disassembled"));
+        notes.push(format!(
+            "unsupported bitness {bitness} (expected 16, 32 or 64): not disassembled"
+        ));
         analysis.notes = notes;
         return analysis;
     }
@@ -233,7 +238,10 @@ pub fn analyze_code(input: &CodeInput, state: &MachineState, opts: &CodeOptions)
         return analysis;
     }
     if input.bytes[input.marker].is_none() {
-        notes.push("the byte at the marker is ?? (unreadable): the faulting instruction is unknown".to_string());
+        notes.push(
+            "the byte at the marker is ?? (unreadable): the faulting instruction is unknown"
+                .to_string(),
+        );
         analysis.alignment.readable_first = input.marker;
         analysis.alignment.readable_end = input.marker;
         analysis.notes = notes;
@@ -241,7 +249,10 @@ pub fn analyze_code(input: &CodeInput, state: &MachineState, opts: &CodeOptions)
     }
 
     // Readable range [first, end) around the marker.
-    let first = input.bytes[..input.marker].iter().rposition(Option::is_none).map_or(0, |p| p + 1);
+    let first = input.bytes[..input.marker]
+        .iter()
+        .rposition(Option::is_none)
+        .map_or(0, |p| p + 1);
     let end = input.bytes[input.marker..]
         .iter()
         .position(Option::is_none)
@@ -255,13 +266,26 @@ pub fn analyze_code(input: &CodeInput, state: &MachineState, opts: &CodeOptions)
     if end < input.bytes.len() {
         notes.push(format!("?? at offset {end}: decoding stops there"));
     }
-    let known: Vec<u8> = input.bytes[first..end].iter().map(|b| b.unwrap_or(0)).collect();
+    let known: Vec<u8> = input.bytes[first..end]
+        .iter()
+        .map(|b| b.unwrap_or(0))
+        .collect();
     let marker_rel = input.marker - first;
 
     // Alignment recovery.
-    let mut decoder = Decoder::with_ip(bitness, &known, window_ip.wrapping_add(first as u64) & ip_mask, DecoderOptions::NONE);
-    let attempts: Vec<Attempt> = (0..marker_rel).map(|s| try_start(&mut decoder, s, marker_rel, window_ip, first, ip_mask)).collect();
-    let best = attempts.iter().filter(|a| a.landed).min_by_key(|a| (a.invalid, a.start));
+    let mut decoder = Decoder::with_ip(
+        bitness,
+        &known,
+        window_ip.wrapping_add(first as u64) & ip_mask,
+        DecoderOptions::NONE,
+    );
+    let attempts: Vec<Attempt> = (0..marker_rel)
+        .map(|s| try_start(&mut decoder, s, marker_rel, window_ip, first, ip_mask))
+        .collect();
+    let best = attempts
+        .iter()
+        .filter(|a| a.landed)
+        .min_by_key(|a| (a.invalid, a.start));
     let synced = marker_rel == 0 || best.is_some();
     let start_rel = best.map_or(marker_rel, |a| a.start);
     analysis.alignment = Alignment {
@@ -292,7 +316,10 @@ pub fn analyze_code(input: &CodeInput, state: &MachineState, opts: &CodeOptions)
         });
     } else if let Some(b) = best {
         if b.invalid > 0 {
-            notes.push(format!("{} invalid instruction(s) between the aligned start and the marker", b.invalid));
+            notes.push(format!(
+                "{} invalid instruction(s) between the aligned start and the marker",
+                b.invalid
+            ));
         }
     }
 
@@ -343,13 +370,29 @@ pub fn analyze_code(input: &CodeInput, state: &MachineState, opts: &CodeOptions)
 
     if let Some((instr, valid, len)) = fault_instr {
         let bytes = &known[marker_rel..(marker_rel + len).min(known.len())];
-        analysis.fault = Some(build_fault(&instr, valid, bytes, linear(input.marker), synced, bitness, state, opts.syntax));
+        analysis.fault = Some(build_fault(
+            &instr,
+            valid,
+            bytes,
+            linear(input.marker),
+            synced,
+            bitness,
+            state,
+            opts.syntax,
+        ));
     }
     analysis.notes = notes;
     analysis
 }
 
-fn try_start(decoder: &mut Decoder<'_>, start: usize, marker: usize, window_ip: u64, first: usize, ip_mask: u64) -> Attempt {
+fn try_start(
+    decoder: &mut Decoder<'_>,
+    start: usize,
+    marker: usize,
+    window_ip: u64,
+    first: usize,
+    ip_mask: u64,
+) -> Attempt {
     let mut pos = start;
     let mut invalid = 0;
     let mut instr = Instruction::default();
@@ -366,7 +409,11 @@ fn try_start(decoder: &mut Decoder<'_>, start: usize, marker: usize, window_ip: 
             pos += instr.len();
         }
     }
-    Attempt { start, landed: pos == marker, invalid }
+    Attempt {
+        start,
+        landed: pos == marker,
+        invalid,
+    }
 }
 
 /// Formatter used for listing text.
@@ -430,7 +477,10 @@ fn prefixes(bytes: &[u8], bitness: u32) -> Vec<Prefix> {
     let mut out = Vec::new();
     for &b in bytes {
         if let Some(name) = prefix_name(b) {
-            out.push(Prefix { byte: format!("{b:02x}"), name: name.to_string() });
+            out.push(Prefix {
+                byte: format!("{b:02x}"),
+                name: name.to_string(),
+            });
         } else if bitness == 64 && (0x40..=0x4f).contains(&b) {
             let mut n = String::from("rex");
             if b & 8 != 0 {
@@ -445,7 +495,10 @@ fn prefixes(bytes: &[u8], bitness: u32) -> Vec<Prefix> {
             if b & 1 != 0 {
                 n.push_str(".b");
             }
-            out.push(Prefix { byte: format!("{b:02x}"), name: n });
+            out.push(Prefix {
+                byte: format!("{b:02x}"),
+                name: n,
+            });
             // REX must be the last prefix; stop at it.
             break;
         } else {
@@ -457,7 +510,12 @@ fn prefixes(bytes: &[u8], bitness: u32) -> Vec<Prefix> {
 
 /// Register value lookup for iced's address computation: GPRs from the dump, segment registers
 /// give their base (0 for ES/CS/SS/DS in 64-bit mode).
-pub(crate) fn register_for_address(state: &MachineState, reg: Register, bitness: u32, next_ip: u64) -> Option<u64> {
+pub(crate) fn register_for_address(
+    state: &MachineState,
+    reg: Register,
+    bitness: u32,
+    next_ip: u64,
+) -> Option<u64> {
     if reg.is_segment_register() {
         return state.segment_base(reg, bitness);
     }
@@ -494,7 +552,11 @@ fn build_fault(
         address,
         bytes: hex_bytes(bytes),
         length: bytes.len(),
-        mnemonic: if valid { intel_mnemonic(instr) } else { "(bad)".to_string() },
+        mnemonic: if valid {
+            intel_mnemonic(instr)
+        } else {
+            "(bad)".to_string()
+        },
         text,
         synced,
         valid,
@@ -538,7 +600,13 @@ fn build_fault(
             | OpKind::MemoryESRDI => ("memory", None, None),
             _ => ("immediate", None, Some(instr.immediate(i))),
         };
-        fault.operands.push(Operand { kind: kind_name, text: op_text, access, register, value });
+        fault.operands.push(Operand {
+            kind: kind_name,
+            text: op_text,
+            access,
+            register,
+            value,
+        });
     }
     for r in info.used_registers() {
         fault.registers.push(RegisterUse {
@@ -555,7 +623,9 @@ fn build_fault(
                 unknown.push(reg_name(&mut intel, r));
             }
         }
-        let address = m.virtual_address(0, |r, _, _| register_for_address(state, r, bitness, next_ip));
+        let address = m.virtual_address(0, |r, _, _| {
+            register_for_address(state, r, bitness, next_ip)
+        });
         let mut expr = String::new();
         if m.segment() != Register::None {
             expr.push_str(&reg_name(&mut intel, m.segment()));
@@ -590,7 +660,11 @@ fn build_fault(
         expr.push(']');
         fault.memory.push(MemoryAccess {
             expression: expr,
-            segment: if m.segment() == Register::None { String::new() } else { reg_name(&mut intel, m.segment()) },
+            segment: if m.segment() == Register::None {
+                String::new()
+            } else {
+                reg_name(&mut intel, m.segment())
+            },
             base: (m.base() != Register::None).then(|| reg_name(&mut intel, m.base())),
             index: (m.index() != Register::None).then(|| reg_name(&mut intel, m.index())),
             scale: m.scale(),

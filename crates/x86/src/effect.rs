@@ -126,7 +126,10 @@ pub struct Effect {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vector: Option<u8>,
     /// Main memory operand's linear address (descriptor, far pointer, stack, XSAVE area, page).
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::hex::ser_opt_hex64")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::hex::ser_opt_hex64"
+    )]
     pub memory_address: Option<u64>,
 }
 
@@ -192,7 +195,11 @@ fn ip_mask(bitness: u32) -> u64 {
 }
 
 /// Linear address of the instruction's explicit memory operand, or the registers it lacks.
-pub(crate) fn memory_operand_address(instr: &Instruction, state: &MachineState, bitness: u32) -> Result<u64, Vec<String>> {
+pub(crate) fn memory_operand_address(
+    instr: &Instruction,
+    state: &MachineState,
+    bitness: u32,
+) -> Result<u64, Vec<String>> {
     let mut missing = Vec::new();
     let mut ea = if instr.is_ip_rel_memory_operand() {
         instr.ip_rel_memory_address()
@@ -218,7 +225,10 @@ pub(crate) fn memory_operand_address(instr: &Instruction, state: &MachineState, 
             None => missing.push(rname(r)),
         }
     } else if !instr.is_ip_rel_memory_operand() {
-        for (r, scale) in [(instr.memory_base(), 1u64), (instr.memory_index(), u64::from(instr.memory_index_scale()))] {
+        for (r, scale) in [
+            (instr.memory_base(), 1u64),
+            (instr.memory_index(), u64::from(instr.memory_index_scale())),
+        ] {
             if r == Register::None {
                 continue;
             }
@@ -243,9 +253,15 @@ pub(crate) fn memory_operand_address(instr: &Instruction, state: &MachineState, 
         Some(Register::DI | Register::EDI | Register::RDI) => Register::ES,
         _ => instr.memory_segment(),
     };
-    let base = if seg == Register::None { Some(0) } else { state.segment_base(seg, bitness) };
+    let base = if seg == Register::None {
+        Some(0)
+    } else {
+        state.segment_base(seg, bitness)
+    };
     match base {
-        Some(b) if missing.is_empty() => Ok(b.wrapping_add(ea) & if bitness == 64 { u64::MAX } else { 0xffff_ffff }),
+        Some(b) if missing.is_empty() => {
+            Ok(b.wrapping_add(ea) & if bitness == 64 { u64::MAX } else { 0xffff_ffff })
+        }
         Some(_) => Err(missing),
         None => {
             missing.push(format!("{} base", rname(seg)));
@@ -273,7 +289,11 @@ fn selector_text(sel: u16) -> String {
     if sel & !3 == 0 {
         format!("selector 0x{sel:04x}: null selector")
     } else {
-        format!("selector 0x{sel:04x}: {table} index {}, RPL {}", sel >> 3, sel & 3)
+        format!(
+            "selector 0x{sel:04x}: {table} index {}, RPL {}",
+            sel >> 3,
+            sel & 3
+        )
     }
 }
 
@@ -344,8 +364,14 @@ fn cpuid_leaf(leaf: u64) -> (Option<&'static str>, bool) {
         0x15 => (Some("TSC / core crystal clock ratio"), false),
         0x16 => (Some("processor frequency"), false),
         0x1f => (Some("V2 extended topology"), true),
-        0x4000_0000 => (Some("hypervisor vendor (KVMKVMKVM, Microsoft Hv, ...) and maximum hypervisor leaf"), false),
-        0x4000_0001 => (Some("KVM paravirtual features (KVM_FEATURE_*) / Hyper-V interface"), false),
+        0x4000_0000 => (
+            Some("hypervisor vendor (KVMKVMKVM, Microsoft Hv, ...) and maximum hypervisor leaf"),
+            false,
+        ),
+        0x4000_0001 => (
+            Some("KVM paravirtual features (KVM_FEATURE_*) / Hyper-V interface"),
+            false,
+        ),
         0x8000_0000 => (Some("maximum extended leaf"), false),
         0x8000_0001 => (Some("extended feature flags (LM, NX, SYSCALL, SVM)"), false),
         0x8000_0002..=0x8000_0004 => (Some("processor brand string"), false),
@@ -373,7 +399,13 @@ const CR0_BITS: &[(u32, &str)] = &[
     (30, "CD"),
     (31, "PG"),
 ];
-const CR3_BITS: &[(u32, &str)] = &[(3, "PWT"), (4, "PCD"), (61, "LAM_U57"), (62, "LAM_U48"), (63, "NOFLUSH")];
+const CR3_BITS: &[(u32, &str)] = &[
+    (3, "PWT"),
+    (4, "PCD"),
+    (61, "LAM_U57"),
+    (62, "LAM_U48"),
+    (63, "NOFLUSH"),
+];
 const CR4_BITS: &[(u32, &str)] = &[
     (0, "VME"),
     (1, "PVI"),
@@ -402,7 +434,17 @@ const CR4_BITS: &[(u32, &str)] = &[
     (25, "UINTR"),
     (28, "LAM_SUP"),
 ];
-const DR6_BITS: &[(u32, &str)] = &[(0, "B0"), (1, "B1"), (2, "B2"), (3, "B3"), (11, "BLD"), (13, "BD"), (14, "BS"), (15, "BT"), (16, "RTM")];
+const DR6_BITS: &[(u32, &str)] = &[
+    (0, "B0"),
+    (1, "B1"),
+    (2, "B2"),
+    (3, "B3"),
+    (11, "BLD"),
+    (13, "BD"),
+    (14, "BS"),
+    (15, "BT"),
+    (16, "RTM"),
+];
 const DR7_BITS: &[(u32, &str)] = &[
     (0, "L0"),
     (1, "G0"),
@@ -449,7 +491,11 @@ fn msr_access(direction: &'static str, index: Option<u32>, value: Option<u64>) -
         description: info.map(|i| i.description),
         source: info.map(|i| i.source),
         bank: info.and_then(|i| i.bank),
-        region: if info.is_none() { index.and_then(msr::region) } else { None },
+        region: if info.is_none() {
+            index.and_then(msr::region)
+        } else {
+            None
+        },
         value,
         fields: match (index, value) {
             (Some(i), Some(v)) => msr::decode_value(i, v),
@@ -473,7 +519,10 @@ fn describe_msr(instr: &Instruction, state: &MachineState, m: &str) -> Effect {
     let index = gpr(state, Register::ECX).map(|v| v as u32);
     if instr.mnemonic() == Mnemonic::Rdmsr {
         let access = msr_access("read", index, None);
-        let mut e = Effect::new("msr_read", format!("{m}: reads {} into EDX:EAX", msr_label(&access)));
+        let mut e = Effect::new(
+            "msr_read",
+            format!("{m}: reads {} into EDX:EAX", msr_label(&access)),
+        );
         e.msr = Some(access);
         return e;
     }
@@ -490,15 +539,29 @@ fn describe_msr(instr: &Instruction, state: &MachineState, m: &str) -> Effect {
             format!("EDX:EAX ({} not in the dump)", missing.join(", "))
         }
     };
-    let mut e = Effect::new("msr_write", format!("{m}: writes {what} to {}", msr_label(&access)));
+    let mut e = Effect::new(
+        "msr_write",
+        format!("{m}: writes {what} to {}", msr_label(&access)),
+    );
     e.msr = Some(access);
     e
 }
 
 fn describe_port(instr: &Instruction, state: &MachineState, m: &str, bitness: u32) -> Effect {
     let mn = instr.mnemonic();
-    let is_out = matches!(mn, Mnemonic::Out | Mnemonic::Outsb | Mnemonic::Outsw | Mnemonic::Outsd);
-    let is_string = matches!(mn, Mnemonic::Insb | Mnemonic::Insw | Mnemonic::Insd | Mnemonic::Outsb | Mnemonic::Outsw | Mnemonic::Outsd);
+    let is_out = matches!(
+        mn,
+        Mnemonic::Out | Mnemonic::Outsb | Mnemonic::Outsw | Mnemonic::Outsd
+    );
+    let is_string = matches!(
+        mn,
+        Mnemonic::Insb
+            | Mnemonic::Insw
+            | Mnemonic::Insd
+            | Mnemonic::Outsb
+            | Mnemonic::Outsw
+            | Mnemonic::Outsd
+    );
     // Port operand: imm8 or DX.
     let port_op = if is_out { 0 } else { 1 };
     let port = if is_string {
@@ -523,7 +586,11 @@ fn describe_port(instr: &Instruction, state: &MachineState, m: &str, bitness: u3
         (Some(p), None) => format!("I/O port 0x{p:x}"),
         (None, _) => "the I/O port in DX (not in the dump)".to_string(),
     };
-    let bytes = if width == 1 { "1 byte".to_string() } else { format!("{width} bytes") };
+    let bytes = if width == 1 {
+        "1 byte".to_string()
+    } else {
+        format!("{width} bytes")
+    };
     let repeat = if is_string && (instr.has_rep_prefix() || instr.has_repne_prefix()) {
         let count_reg = match instr.memory_size().size() {
             _ if bitness == 64 => Register::RCX,
@@ -558,15 +625,32 @@ fn describe_port(instr: &Instruction, state: &MachineState, m: &str, bitness: u3
         let r = data_reg.unwrap_or(Register::AL);
         value = gpr(state, r);
         match value {
-            Some(v) => format!("{m}: writes {} ({bytes} from {}) to {port_text}", hex_width(v, width), rname(r).to_ascii_uppercase()),
-            None => format!("{m}: writes {} (not in the dump) to {port_text}", rname(r).to_ascii_uppercase()),
+            Some(v) => format!(
+                "{m}: writes {} ({bytes} from {}) to {port_text}",
+                hex_width(v, width),
+                rname(r).to_ascii_uppercase()
+            ),
+            None => format!(
+                "{m}: writes {} (not in the dump) to {port_text}",
+                rname(r).to_ascii_uppercase()
+            ),
         }
     } else {
         let r = data_reg.unwrap_or(Register::AL);
-        format!("{m}: reads {bytes} from {port_text} into {}", rname(r).to_ascii_uppercase())
+        format!(
+            "{m}: reads {bytes} from {port_text} into {}",
+            rname(r).to_ascii_uppercase()
+        )
     };
     let mut e = Effect::new(if is_out { "port_out" } else { "port_in" }, summary);
-    e.port = Some(PortAccess { direction: if is_out { "out" } else { "in" }, port, port_name: name, width, value, repeat });
+    e.port = Some(PortAccess {
+        direction: if is_out { "out" } else { "in" },
+        port,
+        port_name: name,
+        width,
+        value,
+        repeat,
+    });
     e
 }
 
@@ -591,7 +675,12 @@ fn describe_cpuid(state: &MachineState) -> Effect {
         }
     };
     let mut e = Effect::new("cpuid", summary);
-    e.cpuid = Some(CpuidQuery { leaf, subleaf, leaf_name: name, subleaf_used: uses_sub });
+    e.cpuid = Some(CpuidQuery {
+        leaf,
+        subleaf,
+        leaf_name: name,
+        subleaf_used: uses_sub,
+    });
     e
 }
 
@@ -639,16 +728,35 @@ fn describe_xsetbv(state: &MachineState) -> Effect {
         Some(i) => format!("XCR{i}"),
         None => "the XCR in ECX (not in the dump)".to_string(),
     };
-    let mut summary = format!("xsetbv: writes {} to {target}", value_or_unknown(value, "EDX:EAX"));
-    let set: Vec<&str> = fields.iter().filter(|f| f.value != 0).map(|f| f.name).collect();
+    let mut summary = format!(
+        "xsetbv: writes {} to {target}",
+        value_or_unknown(value, "EDX:EAX")
+    );
+    let set: Vec<&str> = fields
+        .iter()
+        .filter(|f| f.value != 0)
+        .map(|f| f.name)
+        .collect();
     if index == Some(0) && value.is_some() {
-        summary.push_str(&format!(" ({})", if set.is_empty() { "no components".to_string() } else { set.join(", ") }));
+        summary.push_str(&format!(
+            " ({})",
+            if set.is_empty() {
+                "no components".to_string()
+            } else {
+                set.join(", ")
+            }
+        ));
     }
     if !problems.is_empty() {
         summary.push_str(&format!("; raises #GP: {}", problems.join("; ")));
     }
     let mut e = Effect::new("xsetbv", summary);
-    e.xcr = Some(XcrWrite { index, value, fields, problems });
+    e.xcr = Some(XcrWrite {
+        index,
+        value,
+        fields,
+        problems,
+    });
     e
 }
 
@@ -656,13 +764,14 @@ fn describe_mov_system(instr: &Instruction, state: &MachineState, m: &str) -> Op
     let r0 = instr.op_register(0);
     let r1 = instr.op_register(1);
     let is_sys = |r: Register| r.is_cr() || r.is_dr();
-    let (sys, gp, write) = if instr.op_count() == 2 && instr.op_kind(0) == OpKind::Register && is_sys(r0) {
-        (r0, r1, true)
-    } else if instr.op_count() == 2 && instr.op_kind(1) == OpKind::Register && is_sys(r1) {
-        (r1, r0, false)
-    } else {
-        return None;
-    };
+    let (sys, gp, write) =
+        if instr.op_count() == 2 && instr.op_kind(0) == OpKind::Register && is_sys(r0) {
+            (r0, r1, true)
+        } else if instr.op_count() == 2 && instr.op_kind(1) == OpKind::Register && is_sys(r1) {
+            (r1, r0, false)
+        } else {
+            return None;
+        };
     let kind = match (sys.is_cr(), write) {
         (true, true) => "cr_write",
         (true, false) => "cr_read",
@@ -702,13 +811,19 @@ fn describe_mov_system(instr: &Instruction, state: &MachineState, m: &str) -> Op
             (None, _) => String::new(),
         };
         match value {
-            Some(v) => format!("{m}: writes {} from {gp_name} to {sys_name}{change}", hex64(v)),
+            Some(v) => format!(
+                "{m}: writes {} from {gp_name} to {sys_name}{change}",
+                hex64(v)
+            ),
             None => format!("{m}: writes {gp_name} (not in the dump) to {sys_name}"),
         }
     } else {
         access.value = previous;
         match previous {
-            Some(p) => format!("{m}: reads {sys_name} (dumped value {}) into {gp_name}", hex64(p)),
+            Some(p) => format!(
+                "{m}: reads {sys_name} (dumped value {}) into {gp_name}",
+                hex64(p)
+            ),
             None => format!("{m}: reads {sys_name} (not in the dump) into {gp_name}"),
         }
     };
@@ -719,35 +834,69 @@ fn describe_mov_system(instr: &Instruction, state: &MachineState, m: &str) -> Op
 
 fn describe_table_load(instr: &Instruction, state: &MachineState, m: &str, bitness: u32) -> Effect {
     let addr = memory_operand_address(instr, state, bitness);
-    let (reg, current) = if instr.mnemonic() == Mnemonic::Lgdt { ("GDTR", state.gdt) } else { ("IDTR", state.idt) };
+    let (reg, current) = if instr.mnemonic() == Mnemonic::Lgdt {
+        ("GDTR", state.gdt)
+    } else {
+        ("IDTR", state.idt)
+    };
     let size = if bitness == 64 { 10 } else { 6 };
     let cur = match current {
-        Some(t) => format!("; dumped {reg}: base {}, limit 0x{:x}", hex64(t.base), t.limit),
+        Some(t) => format!(
+            "; dumped {reg}: base {}, limit 0x{:x}",
+            hex64(t.base),
+            t.limit
+        ),
         None => String::new(),
     };
     let mut e = Effect::new(
         "descriptor_table_load",
-        format!("{m}: loads {reg} from the {size}-byte pseudo-descriptor at {}{cur}", address_text(&addr)),
+        format!(
+            "{m}: loads {reg} from the {size}-byte pseudo-descriptor at {}{cur}",
+            address_text(&addr)
+        ),
     );
     e.memory_address = addr.ok();
     e
 }
 
-fn describe_segment_load(instr: &Instruction, state: &MachineState, m: &str, bitness: u32) -> Effect {
-    let target = if instr.mnemonic() == Mnemonic::Ltr { "TR" } else { "LDTR" };
+fn describe_segment_load(
+    instr: &Instruction,
+    state: &MachineState,
+    m: &str,
+    bitness: u32,
+) -> Effect {
+    let target = if instr.mnemonic() == Mnemonic::Ltr {
+        "TR"
+    } else {
+        "LDTR"
+    };
     let summary = if instr.op_kind(0) == OpKind::Register {
         let r = instr.op_register(0);
         match gpr(state, r) {
             Some(v) => {
                 let sel = v as u16;
-                let extra = if target == "LDTR" && sel & !3 == 0 { " (null: no LDT)" } else { "" };
-                format!("{m}: loads {target} with {}{extra} from {}", selector_text(sel), rname(r).to_ascii_uppercase())
+                let extra = if target == "LDTR" && sel & !3 == 0 {
+                    " (null: no LDT)"
+                } else {
+                    ""
+                };
+                format!(
+                    "{m}: loads {target} with {}{extra} from {}",
+                    selector_text(sel),
+                    rname(r).to_ascii_uppercase()
+                )
             }
-            None => format!("{m}: loads {target} with the selector in {} (not in the dump)", rname(r).to_ascii_uppercase()),
+            None => format!(
+                "{m}: loads {target} with the selector in {} (not in the dump)",
+                rname(r).to_ascii_uppercase()
+            ),
         }
     } else {
         let addr = memory_operand_address(instr, state, bitness);
-        format!("{m}: loads {target} with the selector stored at {}", address_text(&addr))
+        format!(
+            "{m}: loads {target} with the selector stored at {}",
+            address_text(&addr)
+        )
     };
     Effect::new("segment_load", summary)
 }
@@ -763,7 +912,14 @@ fn describe_far_branch(instr: &Instruction, state: &MachineState, m: &str, bitne
             } else {
                 u64::from(instr.far_branch32())
             };
-            Effect::new("far_branch", format!("{m} far: {verb} 0x{sel:04x}:{} ({})", hex_min(off), selector_text(sel)))
+            Effect::new(
+                "far_branch",
+                format!(
+                    "{m} far: {verb} 0x{sel:04x}:{} ({})",
+                    hex_min(off),
+                    selector_text(sel)
+                ),
+            )
         }
         _ => {
             let addr = memory_operand_address(instr, state, bitness);
@@ -776,7 +932,10 @@ fn describe_far_branch(instr: &Instruction, state: &MachineState, m: &str, bitne
             };
             let mut e = Effect::new(
                 "far_branch",
-                format!("{m} far: {verb} the {ptr} far pointer stored at {} (target not in the dump)", address_text(&addr)),
+                format!(
+                    "{m} far: {verb} the {ptr} far pointer stored at {} (target not in the dump)",
+                    address_text(&addr)
+                ),
             );
             e.memory_address = addr.ok();
             e
@@ -791,14 +950,20 @@ fn describe_interrupt(instr: &Instruction, state: &MachineState, m: &str, bitnes
         Code::Int1 => 1,
         _ => instr.immediate8(),
     };
-    let name = vector_name(vector).map(|n| format!(" ({n})")).unwrap_or_default();
+    let name = vector_name(vector)
+        .map(|n| format!(" ({n})"))
+        .unwrap_or_default();
     let mut summary = match instr.code() {
         Code::Into => {
             let of = state.rflags.map(|f| (f >> 11) & 1);
             match of {
                 Some(1) => format!("{m}: RFLAGS.OF=1, so it raises vector 4{name}"),
-                Some(_) => format!("{m}: RFLAGS.OF=0, so no exception (would raise vector 4{name})"),
-                None => format!("{m}: raises vector 4{name} if RFLAGS.OF=1 (RFLAGS not in the dump)"),
+                Some(_) => {
+                    format!("{m}: RFLAGS.OF=0, so no exception (would raise vector 4{name})")
+                }
+                None => {
+                    format!("{m}: raises vector 4{name} if RFLAGS.OF=1 (RFLAGS not in the dump)")
+                }
             }
         }
         Code::Int3 => format!("{m}: breakpoint trap, vector 3{name}"),
@@ -821,7 +986,11 @@ fn describe_interrupt(instr: &Instruction, state: &MachineState, m: &str, bitnes
             summary.push_str(&format!(
                 " lies beyond the {table} limit 0x{:x}{}",
                 idt.limit,
-                if real_mode { "" } else { ": #GP, then #DF, then a triple fault if the IDT is unusable" }
+                if real_mode {
+                    ""
+                } else {
+                    ": #GP, then #DF, then a triple fault if the IDT is unusable"
+                }
             ));
         }
     }
@@ -863,9 +1032,15 @@ fn describe_ud(instr: &Instruction, m: &str, bitness: u32) -> Effect {
 
 fn describe_hypercall(instr: &Instruction, state: &MachineState, m: &str, bitness: u32) -> Effect {
     let (nr_reg, args) = if bitness == 64 {
-        (Register::RAX, [Register::RBX, Register::RCX, Register::RDX, Register::RSI])
+        (
+            Register::RAX,
+            [Register::RBX, Register::RCX, Register::RDX, Register::RSI],
+        )
     } else {
-        (Register::EAX, [Register::EBX, Register::ECX, Register::EDX, Register::ESI])
+        (
+            Register::EAX,
+            [Register::EBX, Register::ECX, Register::EDX, Register::ESI],
+        )
     };
     let number = gpr(state, nr_reg);
     let name = number.and_then(kvm_hypercall_name);
@@ -873,9 +1048,19 @@ fn describe_hypercall(instr: &Instruction, state: &MachineState, m: &str, bitnes
     let arg_text: Vec<String> = args
         .iter()
         .zip(&arguments)
-        .map(|(r, v)| format!("{}={}", rname(*r).to_ascii_uppercase(), v.as_deref().unwrap_or("?")))
+        .map(|(r, v)| {
+            format!(
+                "{}={}",
+                rname(*r).to_ascii_uppercase(),
+                v.as_deref().unwrap_or("?")
+            )
+        })
         .collect();
-    let vendor = if instr.mnemonic() == Mnemonic::Vmmcall { " (AMD encoding; KVM patches it on Intel)" } else { "" };
+    let vendor = if instr.mnemonic() == Mnemonic::Vmmcall {
+        " (AMD encoding; KVM patches it on Intel)"
+    } else {
+        ""
+    };
     let summary = match (number, name) {
         (Some(n), Some(nm)) => format!("{m}{vendor}: KVM hypercall {n} ({nm}) with {}", arg_text.join(", ")),
         (Some(n), None) => format!(
@@ -886,7 +1071,11 @@ fn describe_hypercall(instr: &Instruction, state: &MachineState, m: &str, bitnes
         (None, _) => format!("{m}{vendor}: hypercall; the number in {} is not in the dump", rname(nr_reg).to_ascii_uppercase()),
     };
     let mut e = Effect::new("hypercall", summary);
-    e.hypercall = Some(Hypercall { number, name, arguments });
+    e.hypercall = Some(Hypercall {
+        number,
+        name,
+        arguments,
+    });
     e
 }
 
@@ -904,11 +1093,21 @@ fn describe_xsave(instr: &Instruction, state: &MachineState, m: &str, bitness: u
         instr.mnemonic(),
         Mnemonic::Xsaves | Mnemonic::Xsaves64 | Mnemonic::Xrstors | Mnemonic::Xrstors64
     );
-    let enabled = if supervisor { "XCR0 | IA32_XSS" } else { "XCR0" };
-    let mut summary = if restore {
-        format!("{m}: restores the state components in {mask} AND {enabled} from the XSAVE area at {}", address_text(&addr))
+    let enabled = if supervisor {
+        "XCR0 | IA32_XSS"
     } else {
-        format!("{m}: saves the state components in {mask} AND {enabled} to the XSAVE area at {}", address_text(&addr))
+        "XCR0"
+    };
+    let mut summary = if restore {
+        format!(
+            "{m}: restores the state components in {mask} AND {enabled} from the XSAVE area at {}",
+            address_text(&addr)
+        )
+    } else {
+        format!(
+            "{m}: saves the state components in {mask} AND {enabled} to the XSAVE area at {}",
+            address_text(&addr)
+        )
     };
     if let Ok(a) = addr {
         if a % 64 != 0 {
@@ -935,18 +1134,31 @@ fn describe_generic(instr: &Instruction, state: &MachineState, m: &str, bitness:
         };
         let missing: Vec<String> = [mem.segment(), mem.base(), mem.index()]
             .into_iter()
-            .filter(|r| *r != Register::None && register_for_address(state, *r, bitness, next_ip).is_none())
+            .filter(|r| {
+                *r != Register::None && register_for_address(state, *r, bitness, next_ip).is_none()
+            })
             .map(rname)
             .collect();
         let addr = if missing.is_empty() {
-            mem.virtual_address(0, |r, _, _| register_for_address(state, r, bitness, next_ip))
+            mem.virtual_address(0, |r, _, _| {
+                register_for_address(state, r, bitness, next_ip)
+            })
         } else {
             None
         };
-        let what = if size == 0 { "memory".to_string() } else if size == 1 { "1 byte".to_string() } else { format!("{size} bytes") };
+        let what = if size == 0 {
+            "memory".to_string()
+        } else if size == 1 {
+            "1 byte".to_string()
+        } else {
+            format!("{size} bytes")
+        };
         parts.push(match addr {
             Some(a) => format!("{verb} {what} at {}", hex64(a)),
-            None => format!("{verb} {what} at an address needing {} (not in the dump)", missing.join(", ")),
+            None => format!(
+                "{verb} {what} at an address needing {} (not in the dump)",
+                missing.join(", ")
+            ),
         });
     }
     let summary = if parts.is_empty() {
@@ -960,7 +1172,10 @@ fn describe_generic(instr: &Instruction, state: &MachineState, m: &str, bitness:
 /// Describes what `instr` does with the dumped register values (`state` holds values *before* it).
 pub fn describe_effect(instr: &Instruction, state: &MachineState, bitness: u32) -> Effect {
     if instr.is_invalid() {
-        return Effect::new("invalid", "(bad): not a valid instruction in this mode (the CPU raises #UD)".to_string());
+        return Effect::new(
+            "invalid",
+            "(bad): not a valid instruction in this mode (the CPU raises #UD)".to_string(),
+        );
     }
     let m = intel_mnemonic(instr);
     let m = m.as_str();
@@ -1051,7 +1266,8 @@ pub fn describe_bytes(bytes: &[u8], bitness: u32, ip: u64, state: &MachineState)
     if bytes.is_empty() || !matches!(bitness, 16 | 32 | 64) {
         return None;
     }
-    let mut decoder = iced_x86::Decoder::with_ip(bitness, bytes, ip, iced_x86::DecoderOptions::NONE);
+    let mut decoder =
+        iced_x86::Decoder::with_ip(bitness, bytes, ip, iced_x86::DecoderOptions::NONE);
     let instr = decoder.decode();
     Some(describe_effect(&instr, state, bitness))
 }

@@ -38,7 +38,10 @@ pub(crate) fn ser_hex_min<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, 
     s.serialize_str(&hex_min(*v))
 }
 
-pub(crate) fn ser_opt_hex64<S: serde::Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_opt_hex64<S: serde::Serializer>(
+    v: &Option<u64>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match v {
         Some(v) => s.serialize_str(&hex64(*v)),
         None => s.serialize_none(),

@@ -116,7 +116,10 @@ impl Field {
 pub enum MsrError {
     /// The query is a number but no MSR with that index is catalogued.
     #[error("MSR {index:#x} is not in the catalogue{}", region.map(|r| format!(" (it lies in the {r} range)")).unwrap_or_default())]
-    UnknownIndex { index: u32, region: Option<&'static str> },
+    UnknownIndex {
+        index: u32,
+        region: Option<&'static str>,
+    },
     /// The query is a name that matches no MSR or alias.
     #[error("no MSR named {0:?} in the catalogue")]
     UnknownName(String),
@@ -177,7 +180,10 @@ pub fn parse_index(text: &str) -> Option<Result<u32, MsrError>> {
     let lower = t.to_ascii_lowercase();
     let (digits, radix) = if let Some(hex) = lower.strip_prefix("0x") {
         (hex.replace('_', ""), 16)
-    } else if let Some(hex) = lower.strip_suffix('h').filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit())) {
+    } else if let Some(hex) = lower
+        .strip_suffix('h')
+        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()))
+    {
         (hex.to_string(), 16)
     } else if !lower.is_empty() && lower.chars().all(|c| c.is_ascii_digit() || c == '_') {
         (lower.replace('_', ""), 10)
@@ -193,7 +199,10 @@ pub fn resolve(query: &str) -> Result<MsrInfo, MsrError> {
         return Err(MsrError::Empty);
     }
     match parse_index(query) {
-        Some(Ok(index)) => lookup(index).ok_or(MsrError::UnknownIndex { index, region: region(index) }),
+        Some(Ok(index)) => lookup(index).ok_or(MsrError::UnknownIndex {
+            index,
+            region: region(index),
+        }),
         Some(Err(e)) => Err(e),
         None => lookup_name(query).ok_or_else(|| MsrError::UnknownName(query.trim().to_string())),
     }
@@ -214,7 +223,10 @@ pub fn region(index: u32) -> Option<&'static str> {
 
 /// Decodes `value` field by field with the layout of MSR `index`; empty if no layout is known.
 pub fn decode_value(index: u32, value: u64) -> Vec<Field> {
-    let Some(layout) = lookup(index).and_then(|m| m.layout).and_then(|l| LAYOUTS.get(l)) else {
+    let Some(layout) = lookup(index)
+        .and_then(|m| m.layout)
+        .and_then(|l| LAYOUTS.get(l))
+    else {
         return Vec::new();
     };
     layout.iter().map(|f| decode_field(f, value)).collect()
@@ -222,7 +234,11 @@ pub fn decode_value(index: u32, value: u64) -> Vec<Field> {
 
 /// Decodes `value` with a named layout from the data file (e.g. `"xcr0"`, `"efer"`); empty if unknown.
 pub fn decode_layout(layout: &str, value: u64) -> Vec<Field> {
-    let Some(fields) = LAYOUT_NAMES.binary_search(&layout).ok().and_then(|i| LAYOUTS.get(i)) else {
+    let Some(fields) = LAYOUT_NAMES
+        .binary_search(&layout)
+        .ok()
+        .and_then(|i| LAYOUTS.get(i))
+    else {
         return Vec::new();
     };
     fields.iter().map(|f| decode_field(f, value)).collect()
@@ -230,19 +246,31 @@ pub fn decode_layout(layout: &str, value: u64) -> Vec<Field> {
 
 fn decode_field(f: &RawField, value: u64) -> Field {
     let width = f.hi - f.lo + 1;
-    let mask = if width >= 64 { u64::MAX } else { (1u64 << width) - 1 };
+    let mask = if width >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << width) - 1
+    };
     let shifted = (value >> f.lo) & mask;
     let meaning = if f.values.is_empty() {
         None
     } else {
         Some(match f.values.binary_search_by_key(&shifted, |(k, _)| *k) {
-            Ok(i) => f.values.get(i).map(|(_, v)| v.to_string()).unwrap_or_default(),
+            Ok(i) => f
+                .values
+                .get(i)
+                .map(|(_, v)| v.to_string())
+                .unwrap_or_default(),
             Err(_) => format!("reserved ({shifted})"),
         })
     };
     Field {
         name: f.name,
-        bits: if f.hi == f.lo { f.lo.to_string() } else { format!("{}:{}", f.hi, f.lo) },
+        bits: if f.hi == f.lo {
+            f.lo.to_string()
+        } else {
+            format!("{}:{}", f.hi, f.lo)
+        },
         value: if f.address { shifted << f.lo } else { shifted },
         meaning,
         description: f.description,
@@ -282,14 +310,23 @@ mod tests {
 
     #[test]
     fn name_variants() {
-        for n in ["IA32_MC1_CTL", "MC1_CTL", "mc1_ctl", "MSR_IA32_MC1_CTL", " ia32_mc1_ctl "] {
+        for n in [
+            "IA32_MC1_CTL",
+            "MC1_CTL",
+            "mc1_ctl",
+            "MSR_IA32_MC1_CTL",
+            " ia32_mc1_ctl ",
+        ] {
             let m = lookup_name(n).unwrap_or_else(|| panic!("{n}"));
             assert_eq!(m.index, 0x404, "{n}");
             assert_eq!(m.bank, Some(1));
         }
         assert_eq!(lookup_name("MSR_IA32_CR_PAT").map(|m| m.index), Some(0x277));
         assert_eq!(lookup_name("EFER").map(|m| m.index), Some(0xc000_0080));
-        assert_eq!(lookup_name("msr_kvm_system_time_new").map(|m| m.index), Some(0x4b56_4d01));
+        assert_eq!(
+            lookup_name("msr_kvm_system_time_new").map(|m| m.index),
+            Some(0x4b56_4d01)
+        );
         assert_eq!(lookup_name("IA32_MC31_CTL2").map(|m| m.index), Some(0x29f));
         assert_eq!(lookup_name("IA32_MC31_MISC").map(|m| m.index), Some(0x47f));
         assert_eq!(lookup_name("TMICT").map(|m| m.index), Some(0x838));
@@ -304,9 +341,15 @@ mod tests {
         assert_eq!(resolve("2104").map(|m| m.index), Ok(0x838));
         assert_eq!(
             resolve("0x8ff"),
-            Err(MsrError::UnknownIndex { index: 0x8ff, region: Some("x2APIC register (0x800-0x8ff)") })
+            Err(MsrError::UnknownIndex {
+                index: 0x8ff,
+                region: Some("x2APIC register (0x800-0x8ff)")
+            })
         );
-        assert!(matches!(resolve("0x1_0000_0000"), Err(MsrError::BadIndex(_))));
+        assert!(matches!(
+            resolve("0x1_0000_0000"),
+            Err(MsrError::BadIndex(_))
+        ));
         assert_eq!(resolve("  "), Err(MsrError::Empty));
     }
 
@@ -321,7 +364,10 @@ mod tests {
     fn pat_fields() {
         // Linux default PAT: WB, WC, UC-, UC, WB, WP, UC-, WT.
         let f = decode_value(0x277, 0x0407_0504_0007_0106);
-        let m: Vec<&str> = f.iter().map(|f| f.meaning.as_deref().unwrap_or("")).collect();
+        let m: Vec<&str> = f
+            .iter()
+            .map(|f| f.meaning.as_deref().unwrap_or(""))
+            .collect();
         assert_eq!(m[0], "WB (write back)");
         assert_eq!(m[1], "WC (write combining)");
         assert_eq!(m[2], "UC- (uncached, PAT only)");
@@ -337,7 +383,10 @@ mod tests {
         assert_eq!(base.value, 0xfee0_0000);
         assert_eq!(f.iter().find(|f| f.name == "BSP").map(|f| f.value), Some(1));
         assert_eq!(f.iter().find(|f| f.name == "EN").map(|f| f.value), Some(1));
-        assert_eq!(f.iter().find(|f| f.name == "EXTD").map(|f| f.value), Some(0));
+        assert_eq!(
+            f.iter().find(|f| f.name == "EXTD").map(|f| f.value),
+            Some(0)
+        );
     }
 
     #[test]
@@ -362,7 +411,16 @@ mod tests {
     #[test]
     fn lvt_timer_mode_enum() {
         let f = decode_value(0x832, 0x400ec);
-        assert_eq!(f.iter().find(|f| f.name == "TIMER_MODE").and_then(|f| f.meaning.clone()).as_deref(), Some("TSC-deadline"));
-        assert_eq!(f.iter().find(|f| f.name == "VECTOR").map(|f| f.value), Some(0xec));
+        assert_eq!(
+            f.iter()
+                .find(|f| f.name == "TIMER_MODE")
+                .and_then(|f| f.meaning.clone())
+                .as_deref(),
+            Some("TSC-deadline")
+        );
+        assert_eq!(
+            f.iter().find(|f| f.name == "VECTOR").map(|f| f.value),
+            Some(0xec)
+        );
     }
 }

@@ -84,12 +84,24 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(port_name(0x3f8).as_deref(), Some("COM1 data (THR/RBR, or DLL when DLAB=1)"));
+        assert_eq!(
+            port_name(0x3f8).as_deref(),
+            Some("COM1 data (THR/RBR, or DLL when DLAB=1)")
+        );
         assert_eq!(port_name(0x2fd).as_deref(), Some("COM2 LSR"));
-        assert_eq!(port_name(0xcf8).as_deref(), Some("PCI configuration address (CONFIG_ADDRESS)"));
-        assert_eq!(port_name(0xcfe).as_deref(), Some("PCI configuration data (CONFIG_DATA)"));
+        assert_eq!(
+            port_name(0xcf8).as_deref(),
+            Some("PCI configuration address (CONFIG_ADDRESS)")
+        );
+        assert_eq!(
+            port_name(0xcfe).as_deref(),
+            Some("PCI configuration data (CONFIG_DATA)")
+        );
         assert_eq!(port_name(0x510).as_deref(), Some("QEMU fw_cfg selector"));
-        assert_eq!(port_name(0x70).as_deref(), Some("CMOS/RTC index (bit 7 masks NMI)"));
+        assert_eq!(
+            port_name(0x70).as_deref(),
+            Some("CMOS/RTC index (bit 7 masks NMI)")
+        );
         assert_eq!(port_name(0x1234), None);
     }
 }

@@ -93,7 +93,10 @@ impl MachineState {
     pub fn register(&self, reg: Register) -> Option<u64> {
         if let Some(full) = self.full_gpr(reg) {
             let v = full?;
-            let is_high_byte = matches!(reg, Register::AH | Register::BH | Register::CH | Register::DH);
+            let is_high_byte = matches!(
+                reg,
+                Register::AH | Register::BH | Register::CH | Register::DH
+            );
             return Some(if is_high_byte {
                 (v >> 8) & 0xff
             } else {

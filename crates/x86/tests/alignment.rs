@@ -3,7 +3,13 @@
 use kvmtriage_x86::{analyze_code, CodeAnalysis, CodeInput, CodeOptions, MachineState};
 
 fn run(bytes: &[Option<u8>], marker: usize, bitness: u32) -> CodeAnalysis {
-    let input = CodeInput { bytes, marker, bitness, rip: 0x1000, cs_base: 0 };
+    let input = CodeInput {
+        bytes,
+        marker,
+        bitness,
+        rip: 0x1000,
+        cs_base: 0,
+    };
     analyze_code(&input, &MachineState::default(), &CodeOptions::default())
 }
 
@@ -17,9 +23,18 @@ fn decoding_from_byte_zero_swallows_the_marker() {
     let a = run(&k(&[0xb8, 0x90, 0x90, 0x90, 0x0f, 0x30]), 4, 32);
     assert!(a.alignment.synced);
     assert_eq!(a.alignment.start_offset, 1);
-    assert_eq!(a.listing.iter().map(|l| l.text.as_str()).collect::<Vec<_>>(), ["nop", "nop", "nop", "wrmsr"]);
+    assert_eq!(
+        a.listing
+            .iter()
+            .map(|l| l.text.as_str())
+            .collect::<Vec<_>>(),
+        ["nop", "nop", "nop", "wrmsr"]
+    );
     let f = a.fault.expect("fault");
-    assert_eq!((f.address, f.mnemonic.as_str(), f.synced), (0x1000, "wrmsr", true));
+    assert_eq!(
+        (f.address, f.mnemonic.as_str(), f.synced),
+        (0x1000, "wrmsr", true)
+    );
     assert_eq!(a.listing[0].address, 0xffd);
 }
 
@@ -29,13 +44,18 @@ fn movabs_swallows_marker_in_64_bit_mode() {
     // starts at 2 (push rbp; mov rbp,rsp; push r12; nop), but start 1 also lands without invalid
     // instructions (mov eax,imm32 swallows push/mov) and, being earlier, wins the tie: both paths
     // converge at push r12, so the instructions next to the fault are the same.
-    let bytes = [0x48, 0xb8, 0x55, 0x48, 0x89, 0xe5, 0x41, 0x54, 0x90, 0x0f, 0x0b, 0x90];
+    let bytes = [
+        0x48, 0xb8, 0x55, 0x48, 0x89, 0xe5, 0x41, 0x54, 0x90, 0x0f, 0x0b, 0x90,
+    ];
     let a = run(&k(&bytes), 9, 64);
     assert!(a.alignment.synced);
     assert_eq!(a.alignment.start_offset, 1);
     assert_eq!(a.alignment.starts_landing, 8, "every start but 0 lands");
     let texts: Vec<&str> = a.listing.iter().map(|l| l.text.as_str()).collect();
-    assert_eq!(texts, ["mov eax,0xe5894855", "push r12", "nop", "ud2", "nop"]);
+    assert_eq!(
+        texts,
+        ["mov eax,0xe5894855", "push r12", "nop", "ud2", "nop"]
+    );
     assert_eq!(a.fault.expect("fault").mnemonic, "ud2");
 }
 
@@ -57,18 +77,45 @@ fn no_start_lands_bytes_flagged_uncertain() {
     assert!(a.listing[0].uncertain);
     assert_eq!(a.listing[0].bytes, "0f");
     let f = a.fault.expect("fault");
-    assert_eq!((f.bytes.as_str(), f.mnemonic.as_str(), f.synced), ("30 c0", "xor", false));
-    assert!(a.notes.iter().any(|n| n.contains("uncertain")), "{:?}", a.notes);
+    assert_eq!(
+        (f.bytes.as_str(), f.mnemonic.as_str(), f.synced),
+        ("30 c0", "xor", false)
+    );
+    assert!(
+        a.notes.iter().any(|n| n.contains("uncertain")),
+        "{:?}",
+        a.notes
+    );
 }
 
 #[test]
 fn unreadable_bytes_bound_the_range() {
-    let bytes = [None, Some(0xb8), Some(0x90), Some(0x90), Some(0x0f), Some(0x30), None, Some(0x90)];
+    let bytes = [
+        None,
+        Some(0xb8),
+        Some(0x90),
+        Some(0x90),
+        Some(0x0f),
+        Some(0x30),
+        None,
+        Some(0x90),
+    ];
     let a = run(&bytes, 4, 32);
-    assert_eq!((a.alignment.readable_first, a.alignment.readable_end), (1, 6));
+    assert_eq!(
+        (a.alignment.readable_first, a.alignment.readable_end),
+        (1, 6)
+    );
     assert_eq!(a.fault.as_ref().map(|f| f.mnemonic.as_str()), Some("wrmsr"));
-    assert!(a.notes.iter().any(|n| n.contains("?? at offset 6")), "{:?}", a.notes);
-    assert!(a.notes.iter().any(|n| n.contains("before offset 1")), "{:?}", a.notes);
+    assert!(
+        a.notes.iter().any(|n| n.contains("?? at offset 6")),
+        "{:?}",
+        a.notes
+    );
+    assert!(
+        a.notes.iter().any(|n| n.contains("before offset 1")),
+        "{:?}",
+        a.notes
+    );
 }
 
 #[test]
@@ -81,14 +128,29 @@ fn marker_on_unreadable_byte_or_truncated_instruction() {
     let f = a.fault.expect("fault");
     assert!(!f.valid);
     assert_eq!(f.mnemonic, "(bad)");
-    assert!(a.notes.iter().any(|n| n.contains("runs past the readable bytes")), "{:?}", a.notes);
+    assert!(
+        a.notes
+            .iter()
+            .any(|n| n.contains("runs past the readable bytes")),
+        "{:?}",
+        a.notes
+    );
 }
 
 #[test]
 fn real_mode_addresses_include_cs_base() {
     // corpus 045: CS base 0x... + IP; marker at 20.
-    let bytes = k(&[0x0e, 0x07, 0x31, 0xc0, 0xb9, 0x00, 0x10, 0x8d, 0x3e, 0x00, 0x03, 0xfc, 0xf3, 0xab, 0x07, 0xb8, 0x20, 0x00, 0xe7, 0x7e, 0xcb, 0x0f]);
-    let input = CodeInput { bytes: &bytes, marker: 20, bitness: 16, rip: 0x7c20, cs_base: 0x9_0000 };
+    let bytes = k(&[
+        0x0e, 0x07, 0x31, 0xc0, 0xb9, 0x00, 0x10, 0x8d, 0x3e, 0x00, 0x03, 0xfc, 0xf3, 0xab, 0x07,
+        0xb8, 0x20, 0x00, 0xe7, 0x7e, 0xcb, 0x0f,
+    ]);
+    let input = CodeInput {
+        bytes: &bytes,
+        marker: 20,
+        bitness: 16,
+        rip: 0x7c20,
+        cs_base: 0x9_0000,
+    };
     let a = analyze_code(&input, &MachineState::default(), &CodeOptions::default());
     let f = a.fault.expect("fault");
     assert_eq!(f.address, 0x9_7c20);

@@ -85,7 +85,8 @@ const NORMALISE: &[(&str, &str)] = &[
 /// Mnemonics to which objdump appends an operand-size suffix (`w`, `d`, `q`) when a 66 prefix or
 /// the mode changes the default size (`callw`, `pushw`, `lidtd`, `enterw`); iced does not.
 const OBJDUMP_SIZE_SUFFIXED: &[&str] = &[
-    "call", "jmp", "push", "pop", "pushf", "popf", "leave", "ret", "retf", "enter", "lgdt", "lidt", "sgdt", "sidt", "iret",
+    "call", "jmp", "push", "pop", "pushf", "popf", "leave", "ret", "retf", "enter", "lgdt", "lidt",
+    "sgdt", "sidt", "iret",
 ];
 
 fn same_mnemonic(iced: &str, objdump: &str) -> bool {
@@ -98,7 +99,11 @@ fn same_mnemonic(iced: &str, objdump: &str) -> bool {
 }
 
 fn objdump_available() -> bool {
-    Command::new("objdump").arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
+    Command::new("objdump")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 fn repo_root() -> PathBuf {
@@ -107,9 +112,11 @@ fn repo_root() -> PathBuf {
 
 /// objdump prefixes printed as separate words before the mnemonic.
 const OBJDUMP_PREFIX_WORDS: &[&str] = &[
-    "rep", "repz", "repe", "repnz", "repne", "lock", "data16", "data32", "addr16", "addr32", "cs", "ds", "ss", "es", "fs", "gs",
-    "notrack", "bnd", "xacquire", "xrelease", "rex", "rex.w", "rex.r", "rex.x", "rex.b", "rex.wr", "rex.wx", "rex.wb", "rex.rx",
-    "rex.rb", "rex.xb", "rex.wrx", "rex.wrb", "rex.wxb", "rex.rxb", "rex.wrxb", "{vex}", "{vex3}", "{evex}", "{rex2}", "{rex}",
+    "rep", "repz", "repe", "repnz", "repne", "lock", "data16", "data32", "addr16", "addr32", "cs",
+    "ds", "ss", "es", "fs", "gs", "notrack", "bnd", "xacquire", "xrelease", "rex", "rex.w",
+    "rex.r", "rex.x", "rex.b", "rex.wr", "rex.wx", "rex.wb", "rex.rx", "rex.rb", "rex.xb",
+    "rex.wrx", "rex.wrb", "rex.wxb", "rex.rxb", "rex.wrxb", "{vex}", "{vex3}", "{evex}", "{rex2}",
+    "{rex}",
 ];
 
 #[derive(Debug, Clone)]
@@ -121,15 +128,30 @@ struct ObjLine {
 /// Runs objdump on `data` and returns its lines keyed by offset.
 fn objdump(data: &[u8], bitness: u32) -> BTreeMap<usize, ObjLine> {
     let dir = std::env::temp_dir();
-    let path = dir.join(format!("kvmtriage-x86-diff-{}-{bitness}.bin", std::process::id()));
-    std::fs::File::create(&path).and_then(|mut f| f.write_all(data)).expect("write temp file");
+    let path = dir.join(format!(
+        "kvmtriage-x86-diff-{}-{bitness}.bin",
+        std::process::id()
+    ));
+    std::fs::File::create(&path)
+        .and_then(|mut f| f.write_all(data))
+        .expect("write temp file");
     let (machine, extra) = match bitness {
         64 => ("i386:x86-64", "intel"),
         32 => ("i386", "intel"),
         _ => ("i386", "intel,data16,addr16"),
     };
     let out = Command::new("objdump")
-        .args(["-D", "-z", "-b", "binary", "-m", machine, "-M", extra, "--insn-width=16"])
+        .args([
+            "-D",
+            "-z",
+            "-b",
+            "binary",
+            "-m",
+            machine,
+            "-M",
+            extra,
+            "--insn-width=16",
+        ])
         .arg(&path)
         .output()
         .expect("run objdump");
@@ -141,10 +163,20 @@ fn objdump(data: &[u8], bitness: u32) -> BTreeMap<usize, ObjLine> {
         if parts.len() < 3 {
             continue;
         }
-        let Some(addr) = parts[0].trim().strip_suffix(':') else { continue };
-        let Ok(offset) = usize::from_str_radix(addr, 16) else { continue };
-        let bytes: Vec<u8> = parts[1].split_whitespace().filter_map(|b| u8::from_str_radix(b, 16).ok()).collect();
-        let mut words = parts[2].split_whitespace().map(|w| w.to_ascii_lowercase()).peekable();
+        let Some(addr) = parts[0].trim().strip_suffix(':') else {
+            continue;
+        };
+        let Ok(offset) = usize::from_str_radix(addr, 16) else {
+            continue;
+        };
+        let bytes: Vec<u8> = parts[1]
+            .split_whitespace()
+            .filter_map(|b| u8::from_str_radix(b, 16).ok())
+            .collect();
+        let mut words = parts[2]
+            .split_whitespace()
+            .map(|w| w.to_ascii_lowercase())
+            .peekable();
         let mut mnemonic = String::new();
         while let Some(w) = words.next() {
             if OBJDUMP_PREFIX_WORDS.contains(&w.as_str()) && words.peek().is_some() {
@@ -171,11 +203,19 @@ struct Window {
 /// Test-only scan for `Code=`/`Code:` windows: handles quoted-printable soft breaks (`=` at line end,
 /// `=3D`), mail quoting (`> `), printk prefixes, and hex continuation lines.
 fn scan_windows(path: &Path) -> Vec<Window> {
-    let Ok(raw) = std::fs::read_to_string(path) else { return Vec::new() };
+    let Ok(raw) = std::fs::read_to_string(path) else {
+        return Vec::new();
+    };
     // Undo quoted-printable soft line breaks and =3D.
-    let text = raw.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+    let text = raw
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
     let lines: Vec<&str> = text.lines().collect();
-    let strip = |l: &str| -> String { l.trim_start_matches(|c: char| c == '>' || c.is_whitespace()).to_string() };
+    let strip = |l: &str| -> String {
+        l.trim_start_matches(|c: char| c == '>' || c.is_whitespace())
+            .to_string()
+    };
     let mut out = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         let body = if let Some(p) = line.find("Code=") {
@@ -217,7 +257,11 @@ fn scan_windows(path: &Path) -> Vec<Window> {
             }
         }
         if let Some(marker) = marker {
-            out.push(Window { source: format!("{}:{}", path.display(), i + 1), bytes, marker });
+            out.push(Window {
+                source: format!("{}:{}", path.display(), i + 1),
+                bytes,
+                marker,
+            });
         }
     }
     out
@@ -230,19 +274,31 @@ fn truth() -> BTreeMap<String, (u32, String)> {
         .skip(1)
         .filter_map(|l| {
             let f: Vec<&str> = l.split('\t').collect();
-            Some((f.first()?.to_string(), (f.get(1)?.parse().ok()?, f.get(4).unwrap_or(&"").to_string())))
+            Some((
+                f.first()?.to_string(),
+                (f.get(1)?.parse().ok()?, f.get(4).unwrap_or(&"").to_string()),
+            ))
         })
         .collect()
 }
 
 fn analyze(w: &Window, bitness: u32) -> Option<(String, String)> {
-    let input = CodeInput { bytes: &w.bytes, marker: w.marker, bitness, rip: 0x1000 + w.marker as u64, cs_base: 0 };
+    let input = CodeInput {
+        bytes: &w.bytes,
+        marker: w.marker,
+        bitness,
+        rip: 0x1000 + w.marker as u64,
+        cs_base: 0,
+    };
     let a = analyze_code(&input, &MachineState::default(), &CodeOptions::default());
     a.fault.map(|f| (f.bytes, f.mnemonic))
 }
 
 fn to_hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ")
+    b.iter()
+        .map(|x| format!("{x:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[test]
@@ -258,22 +314,38 @@ fn corpus_windows_agree_with_objdump_and_truth() {
     let mut dirs: Vec<(PathBuf, Option<u32>)> = Vec::new();
     for entry in std::fs::read_dir(repo_root().join("testdata/corpus/real")).expect("corpus/real") {
         let p = entry.expect("entry").path();
-        let id = p.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string();
+        let id = p
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("")
+            .to_string();
         if p.extension().is_some_and(|e| e == "txt") {
             dirs.push((p, truth.get(&id).map(|t| t.0)));
         }
     }
-    for entry in std::fs::read_dir(repo_root().join("testdata/corpus/qemu-real")).expect("corpus/qemu-real") {
+    for entry in
+        std::fs::read_dir(repo_root().join("testdata/corpus/qemu-real")).expect("corpus/qemu-real")
+    {
         let p = entry.expect("entry").path();
-        let name = p.file_name().and_then(|s| s.to_str()).unwrap_or("").to_string();
-        let mode = ["16", "32", "64"].iter().find(|m| name.contains(&format!("mode{m}"))).and_then(|m| m.parse().ok());
+        let name = p
+            .file_name()
+            .and_then(|s| s.to_str())
+            .unwrap_or("")
+            .to_string();
+        let mode = ["16", "32", "64"]
+            .iter()
+            .find(|m| name.contains(&format!("mode{m}")))
+            .and_then(|m| m.parse().ok());
         dirs.push((p, mode));
     }
     dirs.sort();
     for (path, mode) in dirs {
         for w in scan_windows(&path) {
             let Some(bitness) = mode else {
-                println!("{}: no mode known (not in truth.tsv): not compared", w.source);
+                println!(
+                    "{}: no mode known (not in truth.tsv): not compared",
+                    w.source
+                );
                 continue;
             };
             compared += 1;
@@ -288,18 +360,32 @@ fn corpus_windows_agree_with_objdump_and_truth() {
             let ok = match (&ours, &theirs) {
                 (None, None) => true,
                 (Some((b, m)), Some(o)) => {
-                    (*b == to_hex(&o.bytes) && same_mnemonic(m, &o.mnemonic)) || (m == "(bad)" && o.mnemonic == "(bad)")
+                    (*b == to_hex(&o.bytes) && same_mnemonic(m, &o.mnemonic))
+                        || (m == "(bad)" && o.mnemonic == "(bad)")
                 }
                 _ => false,
             };
             // Independent check against truth.tsv (objdump's reading recorded by the corpus curator).
             let id = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
             if let (Some((_, want)), Some((b, _))) = (truth.get(id), &ours) {
-                if !want.is_empty() && !w.bytes.iter().skip(w.marker).take(want.split(' ').count()).any(Option::is_none) {
+                if !want.is_empty()
+                    && !w
+                        .bytes
+                        .iter()
+                        .skip(w.marker)
+                        .take(want.split(' ').count())
+                        .any(Option::is_none)
+                {
                     assert_eq!(b, want, "{}: fault bytes differ from truth.tsv", w.source);
                 }
             }
-            println!("{}: ours {:?} objdump {:?} -> {}", w.source, ours, theirs.as_ref().map(|o| (to_hex(&o.bytes), &o.mnemonic)), if ok { "agree" } else { "DISAGREE" });
+            println!(
+                "{}: ours {:?} objdump {:?} -> {}",
+                w.source,
+                ours,
+                theirs.as_ref().map(|o| (to_hex(&o.bytes), &o.mnemonic)),
+                if ok { "agree" } else { "DISAGREE" }
+            );
             if ok {
                 agreed += 1;
             } else {
@@ -308,8 +394,14 @@ fn corpus_windows_agree_with_objdump_and_truth() {
         }
     }
     println!("corpus: {agreed}/{compared} windows agree with objdump");
-    assert!(compared >= 15, "expected the corpus to have at least 15 Code windows with a known mode, found {compared}");
-    assert!(failures.is_empty(), "corpus windows disagreeing with objdump: {failures:?}");
+    assert!(
+        compared >= 15,
+        "expected the corpus to have at least 15 Code windows with a known mode, found {compared}"
+    );
+    assert!(
+        failures.is_empty(),
+        "corpus windows disagreeing with objdump: {failures:?}"
+    );
 }
 
 /// xorshift64*: deterministic, dependency-free randomness for window generation.
@@ -329,11 +421,60 @@ impl Rng {
 
 /// Common first bytes, so the streams look like compiled code as well as random encodings.
 const COMMON_STARTS: &[&[u8]] = &[
-    &[0x48, 0x89], &[0x48, 0x8b], &[0x89], &[0x8b], &[0x48, 0x83], &[0x83], &[0xe8], &[0xe9], &[0xeb], &[0x74], &[0x75],
-    &[0x0f, 0x84], &[0x0f, 0x85], &[0x55], &[0x5d], &[0xc3], &[0x41], &[0x4c, 0x8d], &[0x48, 0x8d], &[0x0f, 0x1f], &[0x66],
-    &[0xf3], &[0x0f, 0xb6], &[0x0f, 0xb7], &[0x31], &[0x85], &[0x39], &[0x3b], &[0xc7], &[0xff], &[0x0f, 0x30], &[0x0f, 0x32],
-    &[0xee], &[0xec], &[0xe6], &[0xe4], &[0x0f, 0xa2], &[0x0f, 0x01], &[0x0f, 0x22], &[0x0f, 0x20], &[0xcd], &[0xcc], &[0xf4],
-    &[0x0f, 0x0b], &[0x0f, 0xae], &[0x0f, 0x00], &[0xea], &[0xcb], &[0xcf], &[0x65], &[0xf0], &[0xc5], &[0xc4], &[0x62],
+    &[0x48, 0x89],
+    &[0x48, 0x8b],
+    &[0x89],
+    &[0x8b],
+    &[0x48, 0x83],
+    &[0x83],
+    &[0xe8],
+    &[0xe9],
+    &[0xeb],
+    &[0x74],
+    &[0x75],
+    &[0x0f, 0x84],
+    &[0x0f, 0x85],
+    &[0x55],
+    &[0x5d],
+    &[0xc3],
+    &[0x41],
+    &[0x4c, 0x8d],
+    &[0x48, 0x8d],
+    &[0x0f, 0x1f],
+    &[0x66],
+    &[0xf3],
+    &[0x0f, 0xb6],
+    &[0x0f, 0xb7],
+    &[0x31],
+    &[0x85],
+    &[0x39],
+    &[0x3b],
+    &[0xc7],
+    &[0xff],
+    &[0x0f, 0x30],
+    &[0x0f, 0x32],
+    &[0xee],
+    &[0xec],
+    &[0xe6],
+    &[0xe4],
+    &[0x0f, 0xa2],
+    &[0x0f, 0x01],
+    &[0x0f, 0x22],
+    &[0x0f, 0x20],
+    &[0xcd],
+    &[0xcc],
+    &[0xf4],
+    &[0x0f, 0x0b],
+    &[0x0f, 0xae],
+    &[0x0f, 0x00],
+    &[0xea],
+    &[0xcb],
+    &[0xcf],
+    &[0x65],
+    &[0xf0],
+    &[0xc5],
+    &[0xc4],
+    &[0x62],
 ];
 
 /// One random instruction valid for iced in `bitness`.
@@ -382,8 +523,18 @@ fn generate(rng: &mut Rng, bitness: u32) -> Case {
     // Cut 1..=42 bytes before the marker (QEMU shows 20, an oops 42), at any offset.
     let back = 1 + rng.below(42.min(marker_abs));
     let cut = marker_abs - back;
-    let boundaries = starts.iter().filter(|s| **s >= cut).map(|s| s - cut).collect();
-    Case { bitness, window: stream[cut..].to_vec(), marker: back, boundaries, fault_len }
+    let boundaries = starts
+        .iter()
+        .filter(|s| **s >= cut)
+        .map(|s| s - cut)
+        .collect();
+    Case {
+        bitness,
+        window: stream[cut..].to_vec(),
+        marker: back,
+        boundaries,
+        fault_len,
+    }
 }
 
 #[test]
@@ -406,13 +557,32 @@ fn generated_windows_agree_with_objdump() {
         let mut ours = Vec::new();
         for c in &cases {
             let bytes: Vec<Option<u8>> = c.window.iter().copied().map(Some).collect();
-            let input = CodeInput { bytes: &bytes, marker: c.marker, bitness: c.bitness, rip: 0x10_0000 + c.marker as u64, cs_base: 0 };
+            let input = CodeInput {
+                bytes: &bytes,
+                marker: c.marker,
+                bitness: c.bitness,
+                rip: 0x10_0000 + c.marker as u64,
+                cs_base: 0,
+            };
             let a = analyze_code(&input, &MachineState::default(), &CodeOptions::default());
-            let f = a.fault.unwrap_or_else(|| panic!("no fault instruction: {:02x?} marker {} notes {:?}", c.window, c.marker, a.notes));
-            assert_eq!(f.length, c.fault_len, "fault length, window {:02x?} marker {}", c.window, c.marker);
+            let f = a.fault.unwrap_or_else(|| {
+                panic!(
+                    "no fault instruction: {:02x?} marker {} notes {:?}",
+                    c.window, c.marker, a.notes
+                )
+            });
+            assert_eq!(
+                f.length, c.fault_len,
+                "fault length, window {:02x?} marker {}",
+                c.window, c.marker
+            );
             // Whenever a true instruction boundary lies between the cut and the marker, alignment must land.
             if !c.boundaries.is_empty() {
-                assert!(a.alignment.synced, "not synced although offset {} is a true boundary: {:02x?} marker {}", c.boundaries[0], c.window, c.marker);
+                assert!(
+                    a.alignment.synced,
+                    "not synced although offset {} is a true boundary: {:02x?} marker {}",
+                    c.boundaries[0], c.window, c.marker
+                );
             }
             // Windows where decoding from byte 0 swallows the marker.
             let mut d = Decoder::with_ip(bitness, &c.window, 0, DecoderOptions::NONE);
@@ -462,9 +632,14 @@ fn generated_windows_agree_with_objdump() {
                     key = if same_bytes {
                         format!("{bitness}-bit: iced {mnemonic} / objdump {}", o.mnemonic)
                     } else {
-                        format!("{bitness}-bit: length differs (iced {mnemonic}, objdump {})", o.mnemonic)
+                        format!(
+                            "{bitness}-bit: length differs (iced {mnemonic}, objdump {})",
+                            o.mnemonic
+                        )
                     };
-                    examples.entry(key.clone()).or_insert_with(|| format!("{} | objdump {}", bytes, to_hex(&o.bytes)));
+                    examples
+                        .entry(key.clone())
+                        .or_insert_with(|| format!("{} | objdump {}", bytes, to_hex(&o.bytes)));
                 }
             }
             let _ = c;
@@ -480,12 +655,21 @@ fn generated_windows_agree_with_objdump() {
         return;
     }
     let rate = agreed as f64 / total as f64;
-    println!("generated: {agreed}/{total} windows agree with objdump ({:.3}%)", rate * 100.0);
+    println!(
+        "generated: {agreed}/{total} windows agree with objdump ({:.3}%)",
+        rate * 100.0
+    );
     let mut sorted: Vec<(&String, &usize)> = classes.iter().collect();
     sorted.sort_by(|a, b| b.1.cmp(a.1));
     for (k, n) in sorted.iter().take(60) {
-        println!("  {n:5}  {k}   e.g. {}", examples.get(*k).map(String::as_str).unwrap_or(""));
+        println!(
+            "  {n:5}  {k}   e.g. {}",
+            examples.get(*k).map(String::as_str).unwrap_or("")
+        );
     }
     assert!(total >= 10_000, "only {total} generated windows");
-    assert!(rate >= GENERATED_THRESHOLD, "agreement {rate:.4} below threshold {GENERATED_THRESHOLD}");
+    assert!(
+        rate >= GENERATED_THRESHOLD,
+        "agreement {rate:.4} below threshold {GENERATED_THRESHOLD}"
+    );
 }

@@ -16,15 +16,42 @@ fn s64() -> MachineState {
         rdi: Some(0x3000),
         rsp: Some(0x7ff0),
         rflags: Some(0x246),
-        ss: Some(Segment { selector: 0x18, base: 0 }),
-        ds: Some(Segment { selector: 0, base: 0 }),
-        es: Some(Segment { selector: 0, base: 0 }),
-        gs: Some(Segment { selector: 0, base: 0xffff_9f30_ffcc_0000 }),
+        ss: Some(Segment {
+            selector: 0x18,
+            base: 0,
+        }),
+        ds: Some(Segment {
+            selector: 0,
+            base: 0,
+        }),
+        es: Some(Segment {
+            selector: 0,
+            base: 0,
+        }),
+        gs: Some(Segment {
+            selector: 0,
+            base: 0xffff_9f30_ffcc_0000,
+        }),
         cr0: Some(0x8005_0033),
         cr4: Some(0x6e0),
-        dr: [Some(0), Some(0), Some(0), Some(0), None, None, Some(0xffff_0ff0), Some(0x400)],
-        idt: Some(TableRegister { base: 0xffff_fe00_0000_0000, limit: 0xfff }),
-        gdt: Some(TableRegister { base: 0xffff_fe00_0008_5000, limit: 0x7f }),
+        dr: [
+            Some(0),
+            Some(0),
+            Some(0),
+            Some(0),
+            None,
+            None,
+            Some(0xffff_0ff0),
+            Some(0x400),
+        ],
+        idt: Some(TableRegister {
+            base: 0xffff_fe00_0000_0000,
+            limit: 0xfff,
+        }),
+        gdt: Some(TableRegister {
+            base: 0xffff_fe00_0008_5000,
+            limit: 0x7f,
+        }),
         ..Default::default()
     }
 }
@@ -38,7 +65,11 @@ fn wrmsr_x2apic_tmict() {
 
 #[test]
 fn wrmsr_mce_bank_with_unknown_edx() {
-    let st = MachineState { rcx: Some(0x404), rax: Some(0xffff_fffe), ..Default::default() };
+    let st = MachineState {
+        rcx: Some(0x404),
+        rax: Some(0xffff_fffe),
+        ..Default::default()
+    };
     let e = effect(&[0x0f, 0x30], 64, &st);
     assert_eq!(
         e.summary,
@@ -49,12 +80,20 @@ fn wrmsr_mce_bank_with_unknown_edx() {
 
 #[test]
 fn rdmsr_and_unknown_msr() {
-    let st = MachineState { rcx: Some(0xc000_0080), ..Default::default() };
+    let st = MachineState {
+        rcx: Some(0xc000_0080),
+        ..Default::default()
+    };
     assert_eq!(
         effect(&[0x0f, 0x32], 64, &st).summary,
         "rdmsr: reads MSR 0xc0000080 (IA32_EFER: Extended feature enables (SYSCALL, long mode, NX, SVM)) into EDX:EAX"
     );
-    let st = MachineState { rcx: Some(0x8ff), rax: Some(1), rdx: Some(0), ..Default::default() };
+    let st = MachineState {
+        rcx: Some(0x8ff),
+        rax: Some(1),
+        rdx: Some(0),
+        ..Default::default()
+    };
     assert_eq!(
         effect(&[0x0f, 0x30], 64, &st).summary,
         "wrmsr: writes 0x0000000000000001 to MSR 0x8ff (not in the catalogue; x2APIC register (0x800-0x8ff))"
@@ -70,7 +109,11 @@ fn wrmsrns() {
 
 #[test]
 fn port_out_dx_al_com1() {
-    let st = MachineState { rax: Some(0x41), rdx: Some(0x3f8), ..Default::default() };
+    let st = MachineState {
+        rax: Some(0x41),
+        rdx: Some(0x3f8),
+        ..Default::default()
+    };
     let e = effect(&[0xee], 32, &st);
     assert_eq!(e.kind, "port_out");
     assert_eq!(e.summary, "out: writes 0x41 (1 byte from AL) to I/O port 0x3f8 (COM1 data (THR/RBR, or DLL when DLAB=1))");
@@ -78,15 +121,31 @@ fn port_out_dx_al_com1() {
 
 #[test]
 fn port_out_imm8_and_in_dx_eax() {
-    let st = MachineState { rax: Some(0x8000_0000), rdx: Some(0xcfc), ..Default::default() };
+    let st = MachineState {
+        rax: Some(0x8000_0000),
+        rdx: Some(0xcfc),
+        ..Default::default()
+    };
     assert_eq!(effect(&[0xe6, 0xe9], 16, &st).summary, "out: writes 0x00 (1 byte from AL) to I/O port 0xe9 (QEMU/Bochs debug console (isa-debugcon default port, 'port e9 hack'))");
-    assert_eq!(effect(&[0xed], 32, &st).summary, "in: reads 4 bytes from I/O port 0xcfc (PCI configuration data (CONFIG_DATA)) into EAX");
+    assert_eq!(
+        effect(&[0xed], 32, &st).summary,
+        "in: reads 4 bytes from I/O port 0xcfc (PCI configuration data (CONFIG_DATA)) into EAX"
+    );
     assert_eq!(effect(&[0x66, 0xef], 32, &st).summary, "out: writes 0x0000 (2 bytes from AX) to I/O port 0xcfc (PCI configuration data (CONFIG_DATA))");
 }
 
 #[test]
 fn rep_outsb() {
-    let st = MachineState { rsi: Some(0x7c00), rcx: Some(5), rdx: Some(0x402), ds: Some(Segment { selector: 0, base: 0 }), ..Default::default() };
+    let st = MachineState {
+        rsi: Some(0x7c00),
+        rcx: Some(5),
+        rdx: Some(0x402),
+        ds: Some(Segment {
+            selector: 0,
+            base: 0,
+        }),
+        ..Default::default()
+    };
     assert_eq!(
         effect(&[0xf3, 0x6e], 16, &st).summary,
         "outsb: writes 1 byte from memory at 0x0000000000007c00 to I/O port 0x402 (QEMU debug console as used by SeaBIOS/OVMF (isa-debugcon iobase=0x402)), repeated 5 times (rep, count register)"
@@ -95,9 +154,20 @@ fn rep_outsb() {
 
 #[test]
 fn cpuid_leaf_and_subleaf() {
-    let st = MachineState { rax: Some(7), rcx: Some(0), ..Default::default() };
-    assert_eq!(effect(&[0x0f, 0xa2], 64, &st).summary, "cpuid: queries leaf 0x7 (structured extended feature flags), subleaf 0x0");
-    let st = MachineState { rax: Some(0x4000_0000), rcx: Some(3), ..Default::default() };
+    let st = MachineState {
+        rax: Some(7),
+        rcx: Some(0),
+        ..Default::default()
+    };
+    assert_eq!(
+        effect(&[0x0f, 0xa2], 64, &st).summary,
+        "cpuid: queries leaf 0x7 (structured extended feature flags), subleaf 0x0"
+    );
+    let st = MachineState {
+        rax: Some(0x4000_0000),
+        rcx: Some(3),
+        ..Default::default()
+    };
     assert_eq!(
         effect(&[0x0f, 0xa2], 64, &st).summary,
         "cpuid: queries leaf 0x40000000 (hypervisor vendor (KVMKVMKVM, Microsoft Hv, ...) and maximum hypervisor leaf)"
@@ -106,9 +176,22 @@ fn cpuid_leaf_and_subleaf() {
 
 #[test]
 fn xsetbv_valid_and_invalid() {
-    let st = MachineState { rcx: Some(0), rax: Some(7), rdx: Some(0), ..Default::default() };
-    assert_eq!(effect(&[0x0f, 0x01, 0xd1], 64, &st).summary, "xsetbv: writes 0x0000000000000007 to XCR0 (X87, SSE, AVX)");
-    let st = MachineState { rcx: Some(0), rax: Some(4), rdx: Some(0), ..Default::default() };
+    let st = MachineState {
+        rcx: Some(0),
+        rax: Some(7),
+        rdx: Some(0),
+        ..Default::default()
+    };
+    assert_eq!(
+        effect(&[0x0f, 0x01, 0xd1], 64, &st).summary,
+        "xsetbv: writes 0x0000000000000007 to XCR0 (X87, SSE, AVX)"
+    );
+    let st = MachineState {
+        rcx: Some(0),
+        rax: Some(4),
+        rdx: Some(0),
+        ..Default::default()
+    };
     assert_eq!(
         effect(&[0x0f, 0x01, 0xd1], 64, &st).summary,
         "xsetbv: writes 0x0000000000000004 to XCR0 (AVX); raises #GP: bit 0 (x87) must be 1; AVX (bit 2) requires SSE (bit 1)"
@@ -125,7 +208,10 @@ fn mov_to_cr0_and_from_cr3() {
         "mov: writes 0x00000000c0040033 from RAX to CR0 (dumped value 0x0000000080050033: sets CD; clears WP)"
     );
     st.cr3 = Some(0x1_35db_6000);
-    assert_eq!(effect(&[0x0f, 0x20, 0xd8], 64, &st).summary, "mov: reads CR3 (dumped value 0x0000000135db6000) into RAX");
+    assert_eq!(
+        effect(&[0x0f, 0x20, 0xd8], 64, &st).summary,
+        "mov: reads CR3 (dumped value 0x0000000135db6000) into RAX"
+    );
 }
 
 #[test]
@@ -147,30 +233,75 @@ fn lgdt_lidt_ltr_lldt() {
         "lgdt: loads GDTR from the 10-byte pseudo-descriptor at 0x0000000000003000; dumped GDTR: base 0xfffffe0000085000, limit 0x7f"
     );
     // lidt [0x7fa6] in 32-bit (from the qemu-real triple-fault guest: 0f 01 1d a6 7f 00 00)
-    let st32 = MachineState { ds: Some(Segment { selector: 0x10, base: 0 }), ..Default::default() };
-    assert_eq!(effect(&[0x0f, 0x01, 0x1d, 0xa6, 0x7f, 0x00, 0x00], 32, &st32).summary, "lidt: loads IDTR from the 6-byte pseudo-descriptor at 0x0000000000007fa6");
-    let st = MachineState { rax: Some(0x40), ..Default::default() };
-    assert_eq!(effect(&[0x0f, 0x00, 0xd8], 64, &st).summary, "ltr: loads TR with selector 0x0040: GDT index 8, RPL 0 from EAX");
-    let st = MachineState { rax: Some(0), ..Default::default() };
-    assert_eq!(effect(&[0x0f, 0x00, 0xd0], 64, &st).summary, "lldt: loads LDTR with selector 0x0000: null selector (null: no LDT) from EAX");
+    let st32 = MachineState {
+        ds: Some(Segment {
+            selector: 0x10,
+            base: 0,
+        }),
+        ..Default::default()
+    };
+    assert_eq!(
+        effect(&[0x0f, 0x01, 0x1d, 0xa6, 0x7f, 0x00, 0x00], 32, &st32).summary,
+        "lidt: loads IDTR from the 6-byte pseudo-descriptor at 0x0000000000007fa6"
+    );
+    let st = MachineState {
+        rax: Some(0x40),
+        ..Default::default()
+    };
+    assert_eq!(
+        effect(&[0x0f, 0x00, 0xd8], 64, &st).summary,
+        "ltr: loads TR with selector 0x0040: GDT index 8, RPL 0 from EAX"
+    );
+    let st = MachineState {
+        rax: Some(0),
+        ..Default::default()
+    };
+    assert_eq!(
+        effect(&[0x0f, 0x00, 0xd0], 64, &st).summary,
+        "lldt: loads LDTR with selector 0x0000: null selector (null: no LDT) from EAX"
+    );
 }
 
 #[test]
 fn far_jmp_call_retf_iret() {
     // jmp 0x0008:0x00100000 (32-bit ptr16:32)
     assert_eq!(
-        effect(&[0xea, 0x00, 0x00, 0x10, 0x00, 0x08, 0x00], 32, &MachineState::default()).summary,
+        effect(
+            &[0xea, 0x00, 0x00, 0x10, 0x00, 0x08, 0x00],
+            32,
+            &MachineState::default()
+        )
+        .summary,
         "jmp far: jumps to 0x0008:0x100000 (selector 0x0008: GDT index 1, RPL 0)"
     );
     // jmp fword ptr gs:[0] in 16-bit (corpus 011)
-    let st = MachineState { gs: Some(Segment { selector: 0x20, base: 0x9000 }), ..Default::default() };
+    let st = MachineState {
+        gs: Some(Segment {
+            selector: 0x20,
+            base: 0x9000,
+        }),
+        ..Default::default()
+    };
     assert_eq!(
         effect(&[0x65, 0x66, 0xff, 0x2e, 0x00, 0x00], 16, &st).summary,
         "jmp far: jumps to the m16:32 far pointer stored at 0x0000000000009000 (target not in the dump)"
     );
-    let st = MachineState { rsp: Some(0x7bf0), ss: Some(Segment { selector: 0, base: 0 }), ..Default::default() };
-    assert_eq!(effect(&[0xcb], 16, &st).summary, "retf: pops the return offset and CS from the stack at 0x0000000000007bf0");
-    assert_eq!(effect(&[0x48, 0xcf], 64, &s64()).summary, "iretq: pops RIP, CS, RFLAGS, RSP and SS from the stack at 0x0000000000007ff0");
+    let st = MachineState {
+        rsp: Some(0x7bf0),
+        ss: Some(Segment {
+            selector: 0,
+            base: 0,
+        }),
+        ..Default::default()
+    };
+    assert_eq!(
+        effect(&[0xcb], 16, &st).summary,
+        "retf: pops the return offset and CS from the stack at 0x0000000000007bf0"
+    );
+    assert_eq!(
+        effect(&[0x48, 0xcf], 64, &s64()).summary,
+        "iretq: pops RIP, CS, RFLAGS, RSP and SS from the stack at 0x0000000000007ff0"
+    );
 }
 
 #[test]
@@ -180,13 +311,23 @@ fn int_n_int3_into() {
         "int 0x80: software interrupt, vector 0x80 (Linux i386 system call (int 0x80)); IDT entry at 0xfffffe0000000800"
     );
     // Zero-limit IDT then int3 (qemu-real triple scenario).
-    let st = MachineState { idt: Some(TableRegister { base: 0, limit: 0 }), cr0: Some(0x11), ..Default::default() };
+    let st = MachineState {
+        idt: Some(TableRegister { base: 0, limit: 0 }),
+        cr0: Some(0x11),
+        ..Default::default()
+    };
     assert_eq!(
         effect(&[0xcc], 32, &st).summary,
         "int3: breakpoint trap, vector 3 (#BP breakpoint); IDT entry at 0x0000000000000018 lies beyond the IDT limit 0x0: #GP, then #DF, then a triple fault if the IDT is unusable"
     );
-    let st = MachineState { rflags: Some(0x2), ..Default::default() };
-    assert_eq!(effect(&[0xce], 32, &st).summary, "into: RFLAGS.OF=0, so no exception (would raise vector 4 (#OF overflow))");
+    let st = MachineState {
+        rflags: Some(0x2),
+        ..Default::default()
+    };
+    assert_eq!(
+        effect(&[0xce], 32, &st).summary,
+        "into: RFLAGS.OF=0, so no exception (would raise vector 4 (#OF overflow))"
+    );
 }
 
 #[test]
@@ -204,18 +345,31 @@ fn ud2_and_ud1_ubsan() {
 
 #[test]
 fn hlt_with_interrupts_disabled() {
-    let st = MachineState { rflags: Some(0x2), ..Default::default() };
+    let st = MachineState {
+        rflags: Some(0x2),
+        ..Default::default()
+    };
     assert_eq!(effect(&[0xf4], 16, &st).summary, "hlt: halts the vCPU until the next interrupt (RFLAGS.IF=0: only NMI, SMI or INIT can wake it)");
 }
 
 #[test]
 fn vmcall_kvm_hypercalls() {
-    let st = MachineState { rax: Some(5), rbx: Some(0), rcx: Some(3), rdx: Some(0), rsi: Some(0), ..Default::default() };
+    let st = MachineState {
+        rax: Some(5),
+        rbx: Some(0),
+        rcx: Some(3),
+        rdx: Some(0),
+        rsi: Some(0),
+        ..Default::default()
+    };
     assert_eq!(
         effect(&[0x0f, 0x01, 0xc1], 64, &st).summary,
         "vmcall: KVM hypercall 5 (KVM_HC_KICK_CPU) with RBX=0x0000000000000000, RCX=0x0000000000000003, RDX=0x0000000000000000, RSI=0x0000000000000000"
     );
-    let st = MachineState { rax: Some(12), ..Default::default() };
+    let st = MachineState {
+        rax: Some(12),
+        ..Default::default()
+    };
     assert_eq!(
         effect(&[0x0f, 0x01, 0xd9], 64, &st).summary,
         "vmmcall (AMD encoding; KVM patches it on Intel): KVM hypercall 12 (KVM_HC_MAP_GPA_RANGE) with RBX=?, RCX=?, RDX=?, RSI=?"
@@ -224,8 +378,14 @@ fn vmcall_kvm_hypercalls() {
 
 #[test]
 fn rsm_invlpg_xsave() {
-    assert_eq!(effect(&[0x0f, 0xaa], 64, &s64()).summary, "rsm: returns from system-management mode (#UD outside SMM)");
-    assert_eq!(effect(&[0x0f, 0x01, 0x3f], 64, &s64()).summary, "invlpg: invalidates TLB entries for linear address 0x0000000000003000");
+    assert_eq!(
+        effect(&[0x0f, 0xaa], 64, &s64()).summary,
+        "rsm: returns from system-management mode (#UD outside SMM)"
+    );
+    assert_eq!(
+        effect(&[0x0f, 0x01, 0x3f], 64, &s64()).summary,
+        "invlpg: invalidates TLB entries for linear address 0x0000000000003000"
+    );
     let mut st = s64();
     st.rax = Some(7);
     st.rdx = Some(0);
@@ -243,10 +403,21 @@ fn rsm_invlpg_xsave() {
 #[test]
 fn generic_memory_access_with_unknown_register() {
     // mov rdi,[r13+0x80] with R13 = 0: NULL-pointer dereference (corpus 028).
-    let st = MachineState { r13: Some(0), ..Default::default() };
-    assert_eq!(effect(&[0x49, 0x8b, 0xbd, 0x80, 0, 0, 0], 64, &st).summary, "mov: reads 8 bytes at 0x0000000000000080");
+    let st = MachineState {
+        r13: Some(0),
+        ..Default::default()
+    };
     assert_eq!(
-        effect(&[0x49, 0x8b, 0xbd, 0x80, 0, 0, 0], 64, &MachineState::default()).summary,
+        effect(&[0x49, 0x8b, 0xbd, 0x80, 0, 0, 0], 64, &st).summary,
+        "mov: reads 8 bytes at 0x0000000000000080"
+    );
+    assert_eq!(
+        effect(
+            &[0x49, 0x8b, 0xbd, 0x80, 0, 0, 0],
+            64,
+            &MachineState::default()
+        )
+        .summary,
         "mov: reads 8 bytes at an address needing r13 (not in the dump)"
     );
     // gs-relative access uses the GS base in 64-bit mode.

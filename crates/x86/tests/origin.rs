@@ -1,12 +1,20 @@
 //! The origin dump (testdata/seed/origin-note.txt): 64-bit, RIP 0xffffffff96070964, marker offset 20.
 
-use kvmtriage_x86::{analyze_code, CodeInput, CodeOptions, MachineState, Segment, Syntax, TableRegister};
+use kvmtriage_x86::{
+    analyze_code, CodeInput, CodeOptions, MachineState, Segment, Syntax, TableRegister,
+};
 
 /// Reads the `Code=` line of the origin note (test-only scan, not the product's reader).
 fn origin_code() -> (Vec<Option<u8>>, usize) {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/seed/origin-note.txt");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/seed/origin-note.txt"
+    );
     let text = std::fs::read_to_string(path).expect("origin note");
-    let line = text.lines().find(|l| l.starts_with("Code=")).expect("Code= line");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Code="))
+        .expect("Code= line");
     let mut bytes = Vec::new();
     let mut marker = None;
     for tok in line["Code=".len()..].split_whitespace() {
@@ -41,20 +49,53 @@ fn origin_state() -> MachineState {
         r15: Some(0xffff9f30ffcdd0e8),
         rip: Some(0xffffffff96070964),
         rflags: Some(0x46),
-        es: Some(Segment { selector: 0, base: 0 }),
-        cs: Some(Segment { selector: 0x10, base: 0 }),
-        ss: Some(Segment { selector: 0x18, base: 0 }),
-        ds: Some(Segment { selector: 0, base: 0 }),
-        fs: Some(Segment { selector: 0, base: 0 }),
-        gs: Some(Segment { selector: 0, base: 0xffff9f30ffcc0000 }),
+        es: Some(Segment {
+            selector: 0,
+            base: 0,
+        }),
+        cs: Some(Segment {
+            selector: 0x10,
+            base: 0,
+        }),
+        ss: Some(Segment {
+            selector: 0x18,
+            base: 0,
+        }),
+        ds: Some(Segment {
+            selector: 0,
+            base: 0,
+        }),
+        fs: Some(Segment {
+            selector: 0,
+            base: 0,
+        }),
+        gs: Some(Segment {
+            selector: 0,
+            base: 0xffff9f30ffcc0000,
+        }),
         cr0: Some(0x80050033),
         cr2: Some(0x7fffeedffbf8),
         cr3: Some(0x135db6000),
         cr4: Some(0x6e0),
-        dr: [Some(0), Some(0), Some(0), Some(0), None, None, Some(0xfffe0ff0), Some(0x400)],
+        dr: [
+            Some(0),
+            Some(0),
+            Some(0),
+            Some(0),
+            None,
+            None,
+            Some(0xfffe0ff0),
+            Some(0x400),
+        ],
         efer: Some(0xd01),
-        gdt: Some(TableRegister { base: 0xfffffe0000085000, limit: 0x7f }),
-        idt: Some(TableRegister { base: 0xfffffe0000000000, limit: 0xfff }),
+        gdt: Some(TableRegister {
+            base: 0xfffffe0000085000,
+            limit: 0x7f,
+        }),
+        idt: Some(TableRegister {
+            base: 0xfffffe0000000000,
+            limit: 0xfff,
+        }),
         ..Default::default()
     }
 }
@@ -62,7 +103,13 @@ fn origin_state() -> MachineState {
 fn analyze(syntax: Syntax) -> kvmtriage_x86::CodeAnalysis {
     let (bytes, marker) = origin_code();
     assert_eq!(marker, 20);
-    let input = CodeInput { bytes: &bytes, marker, bitness: 64, rip: 0xffffffff96070964, cs_base: 0 };
+    let input = CodeInput {
+        bytes: &bytes,
+        marker,
+        bitness: 64,
+        rip: 0xffffffff96070964,
+        cs_base: 0,
+    };
     analyze_code(&input, &origin_state(), &CodeOptions { syntax })
 }
 
@@ -85,7 +132,11 @@ fn origin_fault_is_wrmsr_to_x2apic_tmict() {
     assert_eq!(msr.name, Some("IA32_X2APIC_INIT_COUNT"));
     assert_eq!(msr.value, Some(0x7213cc9));
     // Registers read by WRMSR, with their dumped values.
-    let regs: Vec<(&str, Option<u64>)> = f.registers.iter().map(|r| (r.register.as_str(), r.value)).collect();
+    let regs: Vec<(&str, Option<u64>)> = f
+        .registers
+        .iter()
+        .map(|r| (r.register.as_str(), r.value))
+        .collect();
     assert!(regs.contains(&("ecx", Some(0x838))), "{regs:?}");
     assert!(regs.contains(&("eax", Some(0x7213cc9))), "{regs:?}");
     assert!(regs.contains(&("edx", Some(0))), "{regs:?}");
@@ -124,9 +175,18 @@ fn origin_listing_matches_objdump_64() {
     let got: Vec<(usize, String, String)> = a
         .listing
         .iter()
-        .map(|l| (l.offset, l.bytes.clone(), l.text.split_whitespace().next().unwrap_or("").to_string()))
+        .map(|l| {
+            (
+                l.offset,
+                l.bytes.clone(),
+                l.text.split_whitespace().next().unwrap_or("").to_string(),
+            )
+        })
         .collect();
-    let want: Vec<(usize, String, String)> = OBJDUMP_64.iter().map(|(o, b, m)| (*o, b.to_string(), m.to_string())).collect();
+    let want: Vec<(usize, String, String)> = OBJDUMP_64
+        .iter()
+        .map(|(o, b, m)| (*o, b.to_string(), m.to_string()))
+        .collect();
     assert_eq!(got, want);
     let first = &a.listing[0];
     assert_eq!(first.address, 0xffffffff96070964 - 20);
@@ -146,10 +206,14 @@ fn origin_att_syntax() {
 fn origin_golden_json() {
     let a = analyze(Syntax::Intel);
     let json = serde_json::to_string_pretty(&a).expect("json") + "\n";
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/x86/origin-code-analysis.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/x86/origin-code-analysis.json"
+    );
     if std::env::var_os("KVMTRIAGE_UPDATE_GOLDEN").is_some() {
         std::fs::write(path, &json).expect("write golden");
     }
-    let want = std::fs::read_to_string(path).expect("golden file (run with KVMTRIAGE_UPDATE_GOLDEN=1 to create)");
+    let want = std::fs::read_to_string(path)
+        .expect("golden file (run with KVMTRIAGE_UPDATE_GOLDEN=1 to create)");
     assert_eq!(json, want, "CodeAnalysis JSON differs from {path}");
 }

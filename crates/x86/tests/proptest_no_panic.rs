@@ -4,7 +4,13 @@ use kvmtriage_x86::{analyze_code, CodeInput, CodeOptions, MachineState, Syntax};
 use proptest::prelude::*;
 
 fn state() -> MachineState {
-    MachineState { rax: Some(1), rcx: Some(0x838), rdx: Some(0), rsp: Some(0x1000), ..Default::default() }
+    MachineState {
+        rax: Some(1),
+        rcx: Some(0x838),
+        rdx: Some(0),
+        rsp: Some(0x1000),
+        ..Default::default()
+    }
 }
 
 proptest! {
