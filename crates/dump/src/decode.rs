@@ -253,7 +253,11 @@ pub fn mode(dump: &Dump) -> ModeInfo {
             paging,
         }
     };
-    if let Some(cs) = cs {
+    // In virtual-8086 mode the segment caches hold data-type attributes.
+    let v86 = cr0 & CR0_PE != 0
+        && rflags.is_some_and(|r| r & RFLAGS_VM != 0)
+        && efer.is_none_or(|e| e & EFER_LMA == 0);
+    if let Some(cs) = cs.filter(|_| !v86) {
         if cs.attributes >> 12 & 1 == 0 || cs.attributes >> 11 & 1 == 0 {
             return unknown(
                 ev,

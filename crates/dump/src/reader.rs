@@ -35,7 +35,8 @@ pub(crate) fn read(text: &str) -> Result<Vec<Dump>, ReadError> {
     }
     reader.finish_open();
     if reader.dumps.is_empty() {
-        if let Some(line) = reader.binary_line {
+        // Only now look for binary data: the common case never pays for it.
+        if let Some(line) = lines.iter().find(|l| looks_binary(&l.text)).map(|l| l.no) {
             return Err(ReadError::Binary { line });
         }
         if let Some(line) = reader.oops_line {
@@ -412,10 +413,21 @@ fn is_lower_hex(c: u8) -> bool {
 
 /// Characters after which a dump token may start (end of a prefix).
 fn is_prefix_end(c: u8) -> bool {
-    matches!(
-        c,
-        b' ' | b'\t' | b'>' | b']' | b':' | b'|' | b'/' | b'*' | b'`' | b'#' | b'"'
-    )
+    PREFIX_END[usize::from(c)]
+}
+
+const PREFIX_END: [bool; 256] = byte_set(b" \t>]:|/*`#\"");
+/// First bytes of event keywords (and of the oops `RIP: `).
+const KEYWORD_START: [bool; 256] = byte_set(b"keKFRTqC");
+
+const fn byte_set(bytes: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        t[bytes[i] as usize] = true;
+        i += 1;
+    }
+    t
 }
 
 // ---------------------------------------------------------------------------
@@ -430,7 +442,6 @@ struct Reader {
     /// Notes for the next dump (orphan events).
     carry_warnings: Vec<Warning>,
     pending_cpu: Option<u32>,
-    binary_line: Option<u32>,
     oops_line: Option<u32>,
     total_lines: u32,
 }
@@ -500,8 +511,13 @@ impl Reader {
         let b = text.as_bytes();
         // Candidate starts: 0 and after each prefix-like character.
         let mut i = 0usize;
-        while i <= b.len() {
-            if i == 0 || is_prefix_end(b[i - 1]) {
+        // Prefixes are short: dump tokens start within the first 120 bytes.
+        let scan_end = b.len().min(120);
+        while i <= scan_end {
+            // Candidates follow a prefix character; runs of blanks are skipped.
+            let candidate = (i == 0 || is_prefix_end(b[i - 1]))
+                && b.get(i).is_some_and(|c| !matches!(c, b' ' | b'\t'));
+            if candidate {
                 let rest = &text[i..];
                 if reg_token_at(rest).is_some() {
                     return Kind::Regs(rest);
@@ -523,16 +539,14 @@ impl Reader {
                 if legacy_open && legacy_token_at(rest, true) {
                     return Kind::Legacy(rest);
                 }
-                // Prefixes are short; do not scan the whole of long prose lines
-                // for register tokens.
-                if i > 120 {
-                    break;
-                }
             }
             i += 1;
         }
-        if let Some(ev) = classify_event(text) {
-            return Kind::Event(ev);
+        let (has_event, has_oops_rip) = keyword_scan(text);
+        if has_event {
+            if let Some(ev) = classify_event(text) {
+                return Kind::Event(ev);
+            }
         }
         if code_open {
             let carry = self.open.as_ref().is_some_and(|o| !o.code_carry.is_empty());
@@ -547,11 +561,8 @@ impl Reader {
                 i += 1;
             }
         }
-        if self.oops_line.is_none() && (text.contains("RIP: 00") || text.contains("RIP: 0010:")) {
+        if self.oops_line.is_none() && has_oops_rip {
             self.oops_line = Some(no);
-        }
-        if self.binary_line.is_none() && looks_binary(text) {
-            self.binary_line = Some(no);
         }
         Kind::Other
     }
@@ -865,16 +876,82 @@ impl Reader {
 }
 
 fn looks_binary(text: &str) -> bool {
+    let b = text.as_bytes();
     let mut odd = 0usize;
-    for c in text.chars() {
-        if c == '\0' {
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == 0 {
             return true;
         }
-        if (c.is_control() && !matches!(c, '\t' | '\x1b' | '\x0c' | '\x08')) || c == '\u{fffd}' {
-            odd += 1;
+        let bad = match c {
+            b'\t' | 0x1b | 0x0c | 0x08 => false,
+            0..=0x1f | 0x7f => true,
+            // U+FFFD (what lossy UTF-8 decoding leaves for invalid bytes)
+            0xef => b.get(i + 1) == Some(&0xbf) && b.get(i + 2) == Some(&0xbd),
+            // C1 control characters U+0080..U+009F
+            0xc2 => b.get(i + 1).is_some_and(|n| (0x80..0xa0).contains(n)),
+            _ => false,
+        };
+        odd += usize::from(bad);
+        i += 1;
+    }
+    odd >= 4 && odd * 16 >= b.len().min(4096)
+}
+
+/// Keywords that start an event line (see [`classify_event`]).
+const EVENT_KEYWORDS: [&[u8]; 13] = [
+    b"kvm run failed",
+    b"extra data[",
+    b"emulation failure",
+    b"KVM internal error",
+    b"KVM: entry failed",
+    b"KVM: exception ",
+    b"KVM: unknown exit",
+    b"Failed to get registers",
+    b"Failed to put registers",
+    b"Restoring resisters",
+    b"Triple fault",
+    b"qemu: fatal:",
+    b"CPU Reset (CPU",
+];
+
+/// One pass over a line: does it hold an event keyword, and a kernel-oops
+/// `RIP: 00…` register line? (Cheaper than a substring search per keyword.)
+fn keyword_scan(text: &str) -> (bool, bool) {
+    let b = text.as_bytes();
+    let mut oops = false;
+    for (i, c) in b.iter().enumerate() {
+        if !KEYWORD_START[usize::from(*c)] {
+            continue;
+        }
+        let rest = &b[i..];
+        let hit = match c {
+            b'k' => rest.starts_with(b"kvm run failed"),
+            b'e' => rest.starts_with(b"extra data[") || rest.starts_with(b"emulation failure"),
+            b'K' => {
+                rest.starts_with(b"KVM") && EVENT_KEYWORDS[3..7].iter().any(|k| rest.starts_with(k))
+            }
+            b'F' => {
+                rest.starts_with(b"Failed to ")
+                    && EVENT_KEYWORDS[7..9].iter().any(|k| rest.starts_with(k))
+            }
+            b'R' => {
+                if rest.starts_with(b"RIP: 00") {
+                    oops = true;
+                }
+                rest.starts_with(b"Restoring resisters")
+            }
+            b'T' => rest.starts_with(b"Triple fault"),
+            b'q' => rest.starts_with(b"qemu: fatal:"),
+            b'C' => rest.starts_with(b"CPU Reset (CPU"),
+            _ => false,
+        };
+        if hit {
+            return (true, oops);
         }
     }
-    odd >= 4 && odd * 4 >= text.len().min(4096) / 4
+    (false, oops)
 }
 
 fn classify_event(text: &str) -> Option<EventLine<'_>> {
