@@ -7,6 +7,11 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 
+// The iced-x86 decoder and formatter build their tables from thousands of small allocations at
+// start-up; mimalloc makes those cheap, which is most of a short `explain` run (docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit codes, documented in `docs/exit-codes.md`.
 pub mod exit {
     /// The input was analysed (explain), the lookup found something (msr), the guest ran to completion (repro).
