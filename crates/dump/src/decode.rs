@@ -44,10 +44,8 @@ pub struct RegisterBits {
 
 /// Decode `value` with a bit table.
 pub fn decode_bits(table: &[BitDef], value: u64) -> RegisterBits {
-    let mut out = RegisterBits {
-        value,
-        ..Default::default()
-    };
+    let mut fields = Vec::with_capacity(table.len());
+    let mut set = Vec::with_capacity(table.len());
     let mut named = 0u64;
     for d in table {
         let mask = if d.width >= 64 {
@@ -58,9 +56,9 @@ pub fn decode_bits(table: &[BitDef], value: u64) -> RegisterBits {
         let v = (value >> d.bit) & mask;
         named |= mask << d.bit;
         if v != 0 {
-            out.set.push(d.name);
+            set.push(d.name);
         }
-        out.fields.push(BitField {
+        fields.push(BitField {
             bit: d.bit,
             width: d.width,
             name: d.name,
@@ -69,9 +67,18 @@ pub fn decode_bits(table: &[BitDef], value: u64) -> RegisterBits {
             description: d.description,
         });
     }
-    let rest = value & !named;
-    out.unnamed_set_bits = (0..64u8).filter(|b| rest >> b & 1 == 1).collect();
-    out
+    let mut rest = value & !named;
+    let mut unnamed_set_bits = Vec::with_capacity(rest.count_ones() as usize);
+    while rest != 0 {
+        unnamed_set_bits.push(rest.trailing_zeros() as u8);
+        rest &= rest - 1;
+    }
+    RegisterBits {
+        value,
+        set,
+        fields,
+        unnamed_set_bits,
+    }
 }
 
 /// Segment descriptor class from the S bit and type bit 3.

@@ -120,11 +120,25 @@ fn logical_lines(text: &str) -> Vec<LogicalLine<'_>> {
 /// (`RDX=00000000fff` / `d7b03`, `R1` / `1=…`). If `prev` ends in such a cut
 /// and `next` completes it, return the part of `next` to append.
 fn hard_wrap_continues<'a>(prev: &str, next: &'a str) -> Option<&'a str> {
-    if prev.len() < 60 || prev.ends_with([' ', '\t']) {
+    let pb = prev.as_bytes();
+    let end = *pb.last()?;
+    if pb.len() < 60 || !(end.is_ascii_alphanumeric() || end == b'=') {
         return None;
     }
-    let next = next.trim_start_matches(['>', ' ']);
-    let last = prev.rsplit([' ', '\t']).next()?;
+    let last = &prev[pb
+        .iter()
+        .rposition(|c| *c == b' ' || *c == b'\t')
+        .map_or(0, |p| p + 1)..];
+    if let Some((_, digits)) = last.split_once('=') {
+        if matches!(digits.len(), 2 | 4 | 8 | 16 | 32) {
+            return None; // complete value
+        }
+    }
+    let skip = next
+        .bytes()
+        .position(|c| c != b'>' && c != b' ')
+        .unwrap_or(next.len());
+    let next = &next[skip..];
     let first_len = next
         .bytes()
         .position(|c| c == b' ' || c == b'\t')
@@ -229,76 +243,61 @@ enum EventLine<'a> {
 
 /// Register names that may start a token in a dump line.
 fn is_reg_name(name: &str) -> bool {
-    matches!(
-        name,
-        "RAX"
-            | "RBX"
-            | "RCX"
-            | "RDX"
-            | "RSI"
-            | "RDI"
-            | "RBP"
-            | "RSP"
-            | "R8"
-            | "R9"
-            | "R10"
-            | "R11"
-            | "R12"
-            | "R13"
-            | "R14"
-            | "R15"
-            | "EAX"
-            | "EBX"
-            | "ECX"
-            | "EDX"
-            | "ESI"
-            | "EDI"
-            | "EBP"
-            | "ESP"
-            | "RIP"
-            | "EIP"
-            | "RFL"
-            | "EFL"
-            | "ES"
-            | "CS"
-            | "SS"
-            | "DS"
-            | "FS"
-            | "GS"
-            | "LDT"
-            | "TR"
-            | "GDT"
-            | "IDT"
-            | "CR0"
-            | "CR2"
-            | "CR3"
-            | "CR4"
-            | "DR0"
-            | "DR1"
-            | "DR2"
-            | "DR3"
-            | "DR6"
-            | "DR7"
-            | "EFER"
-            | "CCS"
-            | "CCD"
-            | "CCO"
-            | "FCW"
-            | "FSW"
-            | "FTW"
-            | "MXCSR"
-            | "Code"
-            | "CPL"
-            | "II"
-            | "A20"
-            | "SMM"
-            | "HLT"
-    ) || numbered(name, "R").is_some_and(|n| (16..32).contains(&n))
-        || numbered(name, "FPR").is_some_and(|n| n < 8)
-        || numbered(name, "XMM").is_some_and(|n| n < 32)
-        || numbered(name, "YMM").is_some_and(|n| n < 32)
-        || numbered(name, "ZMM").is_some_and(|n| n < 32)
-        || numbered(name, "Opmask").is_some_and(|n| n < 8)
+    lookup(name).is_some()
+}
+
+/// The register key for a name as QEMU prints it (`RAX`, `R8`, `ES`, `CR0`,
+/// `XMM07`, …). Byte patterns keep this off the string-compare path: it runs
+/// for every token of every dump line.
+fn lookup(name: &str) -> Option<Key> {
+    let digit = |c: u8| c.is_ascii_digit().then(|| usize::from(c - b'0'));
+    let two = |a: u8, b: u8| Some(digit(a)? * 10 + digit(b)?);
+    let b = name.as_bytes();
+    Some(match b {
+        [b'R', n @ (b'8' | b'9')] => Key::Gpr(usize::from(n - b'0')),
+        [b'E', b'S'] => Key::Seg(SegName::Es),
+        [b'C', b'S'] => Key::Seg(SegName::Cs),
+        [b'S', b'S'] => Key::Seg(SegName::Ss),
+        [b'D', b'S'] => Key::Seg(SegName::Ds),
+        [b'F', b'S'] => Key::Seg(SegName::Fs),
+        [b'G', b'S'] => Key::Seg(SegName::Gs),
+        [b'T', b'R'] => Key::Seg(SegName::Tr),
+        [b'I', b'I'] => Key::State,
+        [b'R' | b'E', x, y] if x.is_ascii_uppercase() => match [*x, *y] {
+            [b'A', b'X'] => Key::Gpr(0),
+            [b'C', b'X'] => Key::Gpr(1),
+            [b'D', b'X'] => Key::Gpr(2),
+            [b'B', b'X'] => Key::Gpr(3),
+            [b'S', b'P'] => Key::Gpr(4),
+            [b'B', b'P'] => Key::Gpr(5),
+            [b'S', b'I'] => Key::Gpr(6),
+            [b'D', b'I'] => Key::Gpr(7),
+            [b'I', b'P'] => Key::Rip,
+            [b'F', b'L'] => Key::Rfl,
+            _ => return None,
+        },
+        [b'R', x, y] => match two(*x, *y)? {
+            n @ 10..=31 => Key::Gpr(n),
+            _ => return None,
+        },
+        [b'C', b'P', b'L'] | [b'A', b'2', b'0'] | [b'S', b'M', b'M'] | [b'H', b'L', b'T'] => {
+            Key::State
+        }
+        [b'L', b'D', b'T'] => Key::Seg(SegName::Ldt),
+        [b'G', b'D', b'T'] => Key::Gdt,
+        [b'I', b'D', b'T'] => Key::Idt,
+        [b'C', b'R', n @ (b'0' | b'2' | b'3' | b'4')] => Key::Cr(n - b'0'),
+        [b'D', b'R', n @ (b'0'..=b'3' | b'6' | b'7')] => Key::Dr(n - b'0'),
+        [b'C', b'C', b'S' | b'D' | b'O'] => Key::Lazy,
+        [b'F', b'C' | b'S' | b'T', b'W'] => Key::Fpu,
+        [b'M', b'X', b'C', b'S', b'R'] => Key::Fpu,
+        [b'E', b'F', b'E', b'R'] => Key::Efer,
+        [b'C', b'o', b'd', b'e'] => Key::Code,
+        [b'F', b'P', b'R', b'0'..=b'7'] => Key::Fpr,
+        [b'X' | b'Y' | b'Z', b'M', b'M', x, y] if two(*x, *y)? < 32 => Key::Vector,
+        [b'O', b'p', b'm', b'a', b's', b'k', x, y] if two(*x, *y)? < 8 => Key::Vector,
+        _ => return None,
+    })
 }
 
 fn numbered(name: &str, prefix: &str) -> Option<u32> {
@@ -309,8 +308,9 @@ fn numbered(name: &str, prefix: &str) -> Option<u32> {
     digits.parse().ok()
 }
 
-/// If `s` starts with `NAME=` or `NAME =` (a known register), return the name.
-fn reg_token_at(s: &str) -> Option<&str> {
+/// If `s` starts with `NAME=` or `NAME =` (a known register), return the
+/// name and the index just after `=`.
+fn reg_token_at(s: &str) -> Option<(&str, usize)> {
     let b = s.as_bytes();
     let first = *b.first()?;
     if !(first.is_ascii_uppercase() || first == b'O') {
@@ -322,16 +322,12 @@ fn reg_token_at(s: &str) -> Option<&str> {
         .unwrap_or(b.len());
     let name = &s[..end];
     let after = &b[end..];
-    let eq = match after {
-        [b'=', ..] => true,
-        [b' ', b'=', ..] => name.len() <= 2,
-        _ => false,
+    let value_at = match after {
+        [b'=', ..] => end + 1,
+        [b' ', b'=', ..] if name.len() <= 2 => end + 2,
+        _ => return None,
     };
-    if eq && is_reg_name(name) {
-        Some(name)
-    } else {
-        None
-    }
+    is_reg_name(name).then_some((name, value_at))
 }
 
 const LEGACY_NAMES: [&str; 30] = [
@@ -509,10 +505,25 @@ impl Reader {
             .is_some_and(|o| matches!(o.code, CodeState::Reading | CodeState::Interrupted { .. }));
         let legacy_open = self.open.as_ref().is_some_and(|o| o.legacy);
         let b = text.as_bytes();
+        // The common case: a clean dump line.
+        if reg_token_at(text).is_some() {
+            return Kind::Regs(text);
+        }
+        // Fast path for prose: every dump line has `=` except `CPU#N`
+        // headers, Code continuations and old qemu-kvm lines.
+        let head = &b[..b.len().min(200)];
+        let maybe_dump_line =
+            code_open || legacy_open || head.iter().any(|c| *c == b'=' || *c == b'#') || {
+                let skip = b
+                    .iter()
+                    .position(|c| !matches!(c, b' ' | b'\t' | b'>'))
+                    .unwrap_or(b.len());
+                b[skip..].starts_with(b"rax ")
+            };
         // Candidate starts: 0 and after each prefix-like character.
         let mut i = 0usize;
         // Prefixes are short: dump tokens start within the first 120 bytes.
-        let scan_end = b.len().min(120);
+        let scan_end = if maybe_dump_line { b.len().min(120) } else { 0 };
         while i <= scan_end {
             // Candidates follow a prefix character; runs of blanks are skipped.
             let candidate = (i == 0 || is_prefix_end(b[i - 1]))
@@ -821,7 +832,7 @@ impl Reader {
     // -- register lines -----------------------------------------------------
 
     fn regs(&mut self, s: &str, no: u32, last: u32) {
-        let first = reg_token_at(s).unwrap_or("");
+        let first = reg_token_at(s).map(|(n, _)| n).unwrap_or("");
         let key = key_of(first);
         let needs_new = match self.open.as_ref() {
             None => true,
@@ -1133,16 +1144,31 @@ fn parse_hex(s: &str) -> Option<u64> {
     }
     let mut v = 0u64;
     for c in s.bytes() {
-        let d = match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            b'A'..=b'F' => c - b'A' + 10,
-            _ => return None,
-        };
+        let d = HEX_DIGIT[usize::from(c)];
+        if d > 15 {
+            return None;
+        }
         v = v << 4 | u64::from(d);
     }
     Some(v)
 }
+
+/// Hex digit values (either case); 0xff for other bytes.
+const HEX_DIGIT: [u8; 256] = {
+    let mut t = [0xffu8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 // ---------------------------------------------------------------------------
 // Register keys: order (rank) inside a dump and duplicate detection.
@@ -1208,87 +1234,30 @@ impl Key {
 }
 
 fn gpr_of(name: &str) -> Option<(Gpr, bool)> {
-    let (r, wide) = match name {
-        "RAX" => (Gpr::Rax, true),
-        "RBX" => (Gpr::Rbx, true),
-        "RCX" => (Gpr::Rcx, true),
-        "RDX" => (Gpr::Rdx, true),
-        "RSI" => (Gpr::Rsi, true),
-        "RDI" => (Gpr::Rdi, true),
-        "RBP" => (Gpr::Rbp, true),
-        "RSP" => (Gpr::Rsp, true),
-        "EAX" => (Gpr::Rax, false),
-        "EBX" => (Gpr::Rbx, false),
-        "ECX" => (Gpr::Rcx, false),
-        "EDX" => (Gpr::Rdx, false),
-        "ESI" => (Gpr::Rsi, false),
-        "EDI" => (Gpr::Rdi, false),
-        "EBP" => (Gpr::Rbp, false),
-        "ESP" => (Gpr::Rsp, false),
-        _ => {
-            let n = numbered(name, "R")?;
-            (Gpr::from_number(usize::try_from(n).ok()?)?, true)
-        }
-    };
-    Some((r, wide))
+    match lookup(name)? {
+        Key::Gpr(n) => Some((Gpr::from_number(n)?, name.starts_with('R'))),
+        _ => None,
+    }
 }
 
 fn seg_of(name: &str) -> Option<SegName> {
-    Some(match name {
-        "ES" => SegName::Es,
-        "CS" => SegName::Cs,
-        "SS" => SegName::Ss,
-        "DS" => SegName::Ds,
-        "FS" => SegName::Fs,
-        "GS" => SegName::Gs,
-        "LDT" => SegName::Ldt,
-        "TR" => SegName::Tr,
-        _ => return None,
-    })
+    match lookup(name)? {
+        Key::Seg(s) => Some(s),
+        _ => None,
+    }
 }
 
 fn key_of(name: &str) -> Key {
-    if let Some((r, _)) = gpr_of(name) {
-        return Key::Gpr(r.number());
-    }
-    if let Some(s) = seg_of(name) {
-        return Key::Seg(s);
-    }
-    match name {
-        "RIP" | "EIP" => Key::Rip,
-        "RFL" | "EFL" => Key::Rfl,
-        "CPL" | "II" | "A20" | "SMM" | "HLT" => Key::State,
-        "GDT" => Key::Gdt,
-        "IDT" => Key::Idt,
-        "CR0" => Key::Cr(0),
-        "CR2" => Key::Cr(2),
-        "CR3" => Key::Cr(3),
-        "CR4" => Key::Cr(4),
-        "DR0" => Key::Dr(0),
-        "DR1" => Key::Dr(1),
-        "DR2" => Key::Dr(2),
-        "DR3" => Key::Dr(3),
-        "DR6" => Key::Dr(6),
-        "DR7" => Key::Dr(7),
-        "CCS" | "CCD" | "CCO" => Key::Lazy,
-        "EFER" => Key::Efer,
-        "FCW" | "FSW" | "FTW" | "MXCSR" => Key::Fpu,
-        "Code" => Key::Code,
-        _ if name.starts_with("FPR") => Key::Fpr,
-        _ if name.starts_with("XMM")
-            || name.starts_with("YMM")
-            || name.starts_with("ZMM")
-            || name.starts_with("Opmask") =>
-        {
-            Key::Vector
-        }
-        _ => Key::Unknown,
-    }
+    lookup(name).unwrap_or(Key::Unknown)
 }
 
 /// Next whitespace-delimited token of `s` and the rest.
 fn next_token(s: &str) -> (&str, &str) {
-    let s = s.trim_start();
+    let start = s
+        .bytes()
+        .position(|c| c != b' ' && c != b'\t')
+        .unwrap_or(s.len());
+    let s = &s[start..];
     let end = s
         .bytes()
         .position(|c| c == b' ' || c == b'\t')
@@ -1381,7 +1350,7 @@ fn parse_reg_line<'a>(open: &mut Open, line: &'a str, no: u32) -> Option<&'a str
             rest = after;
             continue;
         }
-        let Some(name) = reg_token_at(rest) else {
+        let Some((name, value_at)) = reg_token_at(rest) else {
             let (tok, after) = next_token(rest);
             open.warn(
                 no,
@@ -1391,8 +1360,7 @@ fn parse_reg_line<'a>(open: &mut Open, line: &'a str, no: u32) -> Option<&'a str
             rest = after;
             continue;
         };
-        let eq = rest.find('=').unwrap_or(name.len());
-        rest = &rest[eq + 1..];
+        rest = &rest[value_at..];
         last_name = name;
         let key = key_of(name);
         if key.bit() != 0
@@ -1407,7 +1375,11 @@ fn parse_reg_line<'a>(open: &mut Open, line: &'a str, no: u32) -> Option<&'a str
         }
         open.seen |= key.bit();
         open.max_rank = open.max_rank.max(key.rank());
-        if let Some((r, wide)) = gpr_of(name) {
+        if let Key::Gpr(n) = key {
+            let Some(r) = Gpr::from_number(n) else {
+                continue;
+            };
+            let wide = name.starts_with('R');
             let (tok, after) = next_token(rest);
             rest = after;
             let layout = if wide {
@@ -1434,7 +1406,7 @@ fn parse_reg_line<'a>(open: &mut Open, line: &'a str, no: u32) -> Option<&'a str
             }
             continue;
         }
-        if let Some(seg) = seg_of(name) {
+        if let Key::Seg(seg) = key {
             parse_segment(open, seg, rest, no);
             break;
         }
@@ -1820,34 +1792,42 @@ fn check_complete(open: &mut Open) {
     if d.rip.is_none() || d.rflags.is_none() {
         missing.push("RIP/RFLAGS line");
     }
-    let segs: Vec<&str> = SegName::ALL
+    let segs_missing = SegName::ALL
         .iter()
         .filter(|s| d.segments.get(**s).is_none())
-        .map(|s| s.name())
-        .collect();
-    let seg_text = format!("segment lines ({})", segs.join(" "));
-    if segs.len() == SegName::ALL.len() {
+        .count();
+    let seg_text;
+    if segs_missing == SegName::ALL.len() {
         missing.push("segment lines");
-    } else if !segs.is_empty() {
+    } else if segs_missing > 0 {
+        let names: Vec<&str> = SegName::ALL
+            .iter()
+            .filter(|s| d.segments.get(**s).is_none())
+            .map(|s| s.name())
+            .collect();
+        seg_text = format!("segment lines ({})", names.join(" "));
         missing.push(&seg_text);
     }
     if d.gdt.is_none() || d.idt.is_none() {
         missing.push("GDT/IDT");
     }
-    let crs: Vec<&str> = [
+    let crs = [
         ("CR0", &d.cr.cr0),
         ("CR2", &d.cr.cr2),
         ("CR3", &d.cr.cr3),
         ("CR4", &d.cr.cr4),
-    ]
-    .iter()
-    .filter(|(_, r)| r.is_none())
-    .map(|(n, _)| *n)
-    .collect();
-    let cr_text = format!("control registers ({})", crs.join(" "));
-    if crs.len() == 4 {
+    ];
+    let crs_missing = crs.iter().filter(|(_, r)| r.is_none()).count();
+    let cr_text;
+    if crs_missing == 4 {
         missing.push("control registers");
-    } else if !crs.is_empty() {
+    } else if crs_missing > 0 {
+        let names: Vec<&str> = crs
+            .iter()
+            .filter(|(_, r)| r.is_none())
+            .map(|(n, _)| *n)
+            .collect();
+        cr_text = format!("control registers ({})", names.join(" "));
         missing.push(&cr_text);
     }
     if [
