@@ -179,6 +179,61 @@ pub struct FaultInstruction {
     pub effect: Effect,
 }
 
+/// One decoded offset of the readable range.
+#[derive(Clone, Copy)]
+struct Decoded {
+    instr: Instruction,
+    /// The instruction runs past the readable bytes.
+    no_more_bytes: bool,
+}
+
+/// Decodes each offset of the readable range at most once.
+struct Memo<'a> {
+    decoder: Decoder<'a>,
+    table: Vec<Option<Decoded>>,
+    window_ip: u64,
+    first: usize,
+    ip_mask: u64,
+}
+
+impl<'a> Memo<'a> {
+    fn new(bitness: u32, known: &'a [u8], window_ip: u64, first: usize, ip_mask: u64) -> Self {
+        Memo {
+            decoder: Decoder::with_ip(bitness, known, window_ip, DecoderOptions::NONE),
+            table: vec![None; known.len()],
+            window_ip,
+            first,
+            ip_mask,
+        }
+    }
+
+    /// The instruction at `pos` (an index into the readable bytes, `pos < len`).
+    fn get(&mut self, pos: usize) -> Decoded {
+        if let Some(Some(d)) = self.table.get(pos) {
+            return *d;
+        }
+        let mut instr = Instruction::default();
+        self.decoder
+            .set_ip(self.window_ip.wrapping_add((self.first + pos) as u64) & self.ip_mask);
+        // set_position only fails past the end; callers stay below it, and an Instruction::default()
+        // is invalid, so a failure would read as a bad byte rather than a panic.
+        let no_more_bytes = if self.decoder.set_position(pos).is_ok() {
+            self.decoder.decode_out(&mut instr);
+            instr.is_invalid() && self.decoder.last_error() == DecoderError::NoMoreBytes
+        } else {
+            false
+        };
+        let d = Decoded {
+            instr,
+            no_more_bytes,
+        };
+        if let Some(slot) = self.table.get_mut(pos) {
+            *slot = Some(d);
+        }
+        d
+    }
+}
+
 /// Result of decoding from one start offset up to the marker.
 struct Attempt {
     start: usize,
@@ -273,14 +328,28 @@ pub fn analyze_code(input: &CodeInput, state: &MachineState, opts: &CodeOptions)
     let marker_rel = input.marker - first;
 
     // Alignment recovery.
-    let mut decoder = Decoder::with_ip(
-        bitness,
-        &known,
-        window_ip.wrapping_add(first as u64) & ip_mask,
-        DecoderOptions::NONE,
-    );
+    let mut memo = Memo::new(bitness, &known, window_ip, first, ip_mask);
+    // For each start p before the marker, walk forward (memoised decodes, so each offset is decoded
+    // at most once): next(p) = p + length, or p + 1 after an invalid byte.
     let attempts: Vec<Attempt> = (0..marker_rel)
-        .map(|s| try_start(&mut decoder, s, marker_rel, window_ip, first, ip_mask))
+        .map(|s| {
+            let mut pos = s;
+            let mut invalid = 0;
+            while pos < marker_rel {
+                let d = memo.get(pos);
+                if d.instr.is_invalid() {
+                    invalid += 1;
+                    pos += 1;
+                } else {
+                    pos += d.instr.len();
+                }
+            }
+            Attempt {
+                start: s,
+                landed: pos == marker_rel,
+                invalid,
+            }
+        })
         .collect();
     let best = attempts
         .iter()
@@ -324,21 +393,66 @@ pub fn analyze_code(input: &CodeInput, state: &MachineState, opts: &CodeOptions)
     }
 
     // Listing.
-    let mut fmt = make_formatter(opts.syntax);
+    // Formatter construction is a noticeable part of a ~10 µs analysis: reuse one per thread.
+    FORMATTERS.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let fmt = match opts.syntax {
+            Syntax::Intel => slot.0.get_or_insert_with(|| make_formatter(Syntax::Intel)),
+            Syntax::Att => slot.1.get_or_insert_with(|| make_formatter(Syntax::Att)),
+        };
+        finish_listing(
+            fmt.as_mut(),
+            &mut memo,
+            &known,
+            first,
+            start_rel,
+            marker_rel,
+            synced,
+            bitness,
+            state,
+            &linear,
+            input,
+            &mut analysis,
+            &mut notes,
+        );
+    });
+    analysis.notes = notes;
+    analysis
+}
+
+thread_local! {
+    static FACTORY: std::cell::RefCell<InstructionInfoFactory> = std::cell::RefCell::new(InstructionInfoFactory::new());
+    static FORMATTERS: std::cell::RefCell<(Option<Box<dyn Formatter>>, Option<Box<dyn Formatter>>)> =
+        const { std::cell::RefCell::new((None, None)) };
+}
+
+/// Decodes and formats the listing from `start_rel`, and builds the fault instruction.
+#[allow(clippy::too_many_arguments)]
+fn finish_listing(
+    fmt: &mut dyn Formatter,
+    memo: &mut Memo<'_>,
+    known: &[u8],
+    first: usize,
+    start_rel: usize,
+    marker_rel: usize,
+    synced: bool,
+    bitness: u32,
+    state: &MachineState,
+    linear: &dyn Fn(usize) -> u64,
+    input: &CodeInput,
+    analysis: &mut CodeAnalysis,
+    notes: &mut Vec<String>,
+) {
     let mut text = String::new();
     let mut pos = start_rel;
-    let mut instr = Instruction::default();
     let mut fault_instr: Option<(Instruction, bool, usize)> = None;
     while pos < known.len() {
-        decoder.set_ip(window_ip.wrapping_add((first + pos) as u64) & ip_mask);
-        if decoder.set_position(pos).is_err() {
-            break;
-        }
-        decoder.decode_out(&mut instr);
+        let d = memo.get(pos);
+        let instr = d.instr;
         let offset = first + pos;
         let is_fault = offset == input.marker;
         let (len, valid, line_text) = if instr.is_invalid() {
-            if decoder.last_error() == DecoderError::NoMoreBytes && offset >= input.marker {
+            if d.no_more_bytes && offset >= input.marker {
                 let rest = known.len() - pos;
                 notes.push(format!(
                     "the instruction at offset {offset} runs past the readable bytes (window end or ??): {rest} byte(s) shown raw"
@@ -371,6 +485,7 @@ pub fn analyze_code(input: &CodeInput, state: &MachineState, opts: &CodeOptions)
     if let Some((instr, valid, len)) = fault_instr {
         let bytes = &known[marker_rel..(marker_rel + len).min(known.len())];
         analysis.fault = Some(build_fault(
+            fmt,
             &instr,
             valid,
             bytes,
@@ -378,41 +493,7 @@ pub fn analyze_code(input: &CodeInput, state: &MachineState, opts: &CodeOptions)
             synced,
             bitness,
             state,
-            opts.syntax,
         ));
-    }
-    analysis.notes = notes;
-    analysis
-}
-
-fn try_start(
-    decoder: &mut Decoder<'_>,
-    start: usize,
-    marker: usize,
-    window_ip: u64,
-    first: usize,
-    ip_mask: u64,
-) -> Attempt {
-    let mut pos = start;
-    let mut invalid = 0;
-    let mut instr = Instruction::default();
-    while pos < marker {
-        decoder.set_ip(window_ip.wrapping_add((first + pos) as u64) & ip_mask);
-        if decoder.set_position(pos).is_err() {
-            break;
-        }
-        decoder.decode_out(&mut instr);
-        if instr.is_invalid() {
-            invalid += 1;
-            pos += 1;
-        } else {
-            pos += instr.len();
-        }
-    }
-    Attempt {
-        start,
-        landed: pos == marker,
-        invalid,
     }
 }
 
@@ -525,12 +606,16 @@ pub(crate) fn register_for_address(
     }
 }
 
-fn reg_name(fmt: &mut IntelFormatter, reg: Register) -> String {
-    fmt.format_register(reg).to_string()
+/// Lowercase register name as in Intel syntax (`rax`, `r13d`, `gs`).
+fn reg_name(reg: Register) -> String {
+    let mut s = format!("{reg:?}");
+    s.make_ascii_lowercase();
+    s
 }
 
 #[allow(clippy::too_many_arguments)]
 fn build_fault(
+    fmt: &mut dyn Formatter,
     instr: &Instruction,
     valid: bool,
     bytes: &[u8],
@@ -538,10 +623,7 @@ fn build_fault(
     synced: bool,
     bitness: u32,
     state: &MachineState,
-    syntax: Syntax,
 ) -> FaultInstruction {
-    let mut fmt = make_formatter(syntax);
-    let mut intel = IntelFormatter::new();
     let mut text = String::new();
     if valid {
         fmt.format(instr, &mut text);
@@ -570,8 +652,7 @@ fn build_fault(
     if !valid {
         return fault;
     }
-    let mut factory = InstructionInfoFactory::new();
-    let info = factory.info(instr);
+    let info = FACTORY.with(|f| f.borrow_mut().info(instr).clone());
     for i in 0..instr.op_count() {
         let kind = instr.op_kind(i);
         let mut op_text = String::new();
@@ -582,7 +663,7 @@ fn build_fault(
         let (kind_name, register, value) = match kind {
             OpKind::Register => {
                 let r = instr.op_register(i);
-                ("register", Some(reg_name(&mut intel, r)), state.register(r))
+                ("register", Some(reg_name(r)), state.register(r))
             }
             OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64 => {
                 ("near_branch", None, Some(instr.near_branch_target()))
@@ -610,7 +691,7 @@ fn build_fault(
     }
     for r in info.used_registers() {
         fault.registers.push(RegisterUse {
-            register: reg_name(&mut intel, r.register()),
+            register: reg_name(r.register()),
             access: access_name(r.access()),
             value: state.register(r.register()),
         });
@@ -620,7 +701,7 @@ fn build_fault(
         let mut unknown = Vec::new();
         for r in [m.segment(), m.base(), m.index()] {
             if r != Register::None && register_for_address(state, r, bitness, next_ip).is_none() {
-                unknown.push(reg_name(&mut intel, r));
+                unknown.push(reg_name(r));
             }
         }
         let address = m.virtual_address(0, |r, _, _| {
@@ -628,19 +709,19 @@ fn build_fault(
         });
         let mut expr = String::new();
         if m.segment() != Register::None {
-            expr.push_str(&reg_name(&mut intel, m.segment()));
+            expr.push_str(&reg_name(m.segment()));
             expr.push(':');
         }
         expr.push('[');
         let mut parts = Vec::new();
         if m.base() != Register::None {
-            parts.push(reg_name(&mut intel, m.base()));
+            parts.push(reg_name(m.base()));
         }
         if m.index() != Register::None {
             parts.push(if m.scale() > 1 {
-                format!("{}*{}", reg_name(&mut intel, m.index()), m.scale())
+                format!("{}*{}", reg_name(m.index()), m.scale())
             } else {
-                reg_name(&mut intel, m.index())
+                reg_name(m.index())
             });
         }
         let disp = m.displacement();
@@ -663,10 +744,10 @@ fn build_fault(
             segment: if m.segment() == Register::None {
                 String::new()
             } else {
-                reg_name(&mut intel, m.segment())
+                reg_name(m.segment())
             },
-            base: (m.base() != Register::None).then(|| reg_name(&mut intel, m.base())),
-            index: (m.index() != Register::None).then(|| reg_name(&mut intel, m.index())),
+            base: (m.base() != Register::None).then(|| reg_name(m.base())),
+            index: (m.index() != Register::None).then(|| reg_name(m.index())),
             scale: m.scale(),
             displacement: disp,
             size: m.memory_size().size(),
