@@ -32,7 +32,11 @@ pub mod exit {
 }
 
 #[derive(Parser)]
-#[command(name = "kvmtriage", version, about = "Turns a dead KVM virtual machine's last words into a diagnosis")]
+#[command(
+    name = "kvmtriage",
+    version,
+    about = "Turns a dead KVM virtual machine's last words into a diagnosis"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

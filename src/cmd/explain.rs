@@ -66,7 +66,8 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let host_kernel = match &args.host_kernel {
         Some(v) => Some(
-            KernelVersion::parse(v).with_context(|| format!("--host-kernel {v:?} is not a kernel version"))?,
+            KernelVersion::parse(v)
+                .with_context(|| format!("--host-kernel {v:?} is not a kernel version"))?,
         ),
         None => None,
     };
@@ -128,7 +129,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
     };
     let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout.write_all(rendered.as_bytes()).and_then(|()| stdout.flush()) {
+    if let Err(e) = stdout
+        .write_all(rendered.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
         // A closed pipe (`| head`) is not an error worth a message.
         if e.kind() != std::io::ErrorKind::BrokenPipe {
             return Err(e).context("writing the report");

@@ -52,7 +52,8 @@ pub fn render_json(analysis: &Analysis, input: &InputInfo) -> String {
         dumps: &analysis.dumps,
     };
     // Serialising plain data structs into a String cannot fail.
-    let mut out = serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let mut out =
+        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     out.push('\n');
     out
 }

@@ -6,7 +6,9 @@
 use std::fmt::Write;
 
 use kvmtriage_analyze::{Analysis, DumpAnalysis, IssueReport, Level};
-use kvmtriage_dump::{decode::RegisterBits, Dump, Event, GprLayout, Gpr, SegName};
+use kvmtriage_dump::{
+    decode::RegisterBits, Dump, Event, Gpr, GprLayout, ModeKind, PagingMode, SegName,
+};
 
 use crate::{Color, InputInfo};
 
@@ -184,7 +186,12 @@ fn verdict(out: &mut Out, d: &DumpAnalysis) {
     if !diag.known_issues.is_empty() || !diag.ruled_out.is_empty() {
         out.heading("Known issues");
         for issue in &diag.known_issues {
-            let mut s = format!("{} [{}]: {}", out.paint(Style::Bold, issue.id), "matches", issue.title);
+            let mut s = format!(
+                "{} [{}]: {}",
+                out.paint(Style::Bold, issue.id),
+                "matches",
+                issue.title
+            );
             issue_details(&mut s, issue);
             out.bullet(&s);
         }
@@ -204,7 +211,6 @@ fn verdict(out: &mut Out, d: &DumpAnalysis) {
         }
     }
 }
-
 
 fn issue_details(s: &mut String, issue: &IssueReport) {
     let _ = write!(s, ". {}", issue.why);
@@ -240,7 +246,10 @@ fn event(out: &mut Out, dump: &Dump, summary: &str) {
         } => {
             let num = errno.map(|n| n.to_string()).unwrap_or_else(|| "?".into());
             let name = errno_name.unwrap_or("unknown errno");
-            format!("KVM_RUN failed: {message} (errno {num}, {name}) {}", line_of(*line))
+            format!(
+                "KVM_RUN failed: {message} (errno {num}, {name}) {}",
+                line_of(*line)
+            )
         }
         Event::InternalError {
             suberror,
@@ -264,7 +273,9 @@ fn event(out: &mut Out, dump: &Dump, summary: &str) {
             "VM entry failed, hardware error {hardware_error:#x} {}",
             line_of(*line)
         ),
-        Event::None => "no error line: a state dump only (info registers, -d cpu, or a bare dump)".to_string(),
+        Event::None => {
+            "no error line: a state dump only (info registers, -d cpu, or a bare dump)".to_string()
+        }
         other => {
             let kind = other.kind().replace('_', " ");
             match other.line() {
@@ -286,19 +297,11 @@ fn mode(out: &mut Out, dump: &Dump) {
         .bits
         .map(|b| format!("{b}-bit code"))
         .unwrap_or_else(|| "width unknown".into());
-    let kind = serde_name(&m.kind);
-    let paging = serde_name(&m.paging);
+    let kind = mode_kind_name(m.kind);
+    let paging = paging_name(m.paging);
     out.line(&format!("  {bits}, {kind}; paging: {paging}"));
     if !m.evidence.is_empty() {
         out.line(&format!("  evidence: {}", m.evidence.join("; ")));
-    }
-}
-
-/// The snake_case name serde gives a unit enum variant.
-fn serde_name<T: serde::Serialize>(v: &T) -> String {
-    match serde_json::to_value(v) {
-        Ok(serde_json::Value::String(s)) => s.replace('_', " "),
-        _ => "?".into(),
     }
 }
 
@@ -308,7 +311,11 @@ fn fault(out: &mut Out, d: &DumpAnalysis) {
             out.heading("Faulting instruction");
             let why = if code.marker.is_none() {
                 "the Code= line has no <..> marker"
-            } else if code.marker.and_then(|m| code.bytes.get(m).copied().flatten()).is_none() {
+            } else if code
+                .marker
+                .and_then(|m| code.bytes.get(m).copied().flatten())
+                .is_none()
+            {
                 "the byte at RIP is unreadable (??): QEMU could not read guest memory there"
             } else {
                 "the CPU mode is unknown; give --mode 16|32|64"
@@ -324,7 +331,10 @@ fn fault(out: &mut Out, d: &DumpAnalysis) {
         "bytes before it uncertain"
     };
     let insn = out.paint(Style::Bold, &f.text);
-    out.line(&format!("  {:#x}: {insn}  ({}; {sync})", f.address, f.bytes));
+    out.line(&format!(
+        "  {:#x}: {insn}  ({}; {sync})",
+        f.address, f.bytes
+    ));
     out.line(&format!("  {}", f.effect.summary));
     if let Some(msr) = &f.msr {
         for field in &msr.fields {
@@ -379,7 +389,10 @@ fn listing(out: &mut Out, d: &DumpAnalysis) {
         .map(|l| {
             let mark = if l.is_fault { "=>" } else { "  " };
             let note = if l.uncertain { "   ; uncertain" } else { "" };
-            let text = format!("{mark} {:016x}  {:<width$}  {}{note}", l.address, l.bytes, l.text);
+            let text = format!(
+                "{mark} {:016x}  {:<width$}  {}{note}",
+                l.address, l.bytes, l.text
+            );
             if l.is_fault && out.flavor != Flavor::Markdown {
                 out.paint(Style::Bold, &text)
             } else {
@@ -438,7 +451,10 @@ fn registers(out: &mut Out, dump: &Dump) {
         });
     }
     if let Some(fl) = dump.rflags() {
-        tail.push(format!("RFLAGS={fl:#x} [{}]", set_names(&dump.decoded.rflags)));
+        tail.push(format!(
+            "RFLAGS={fl:#x} [{}]",
+            set_names(&dump.decoded.rflags)
+        ));
     }
     if let Some(st) = &dump.state {
         for (name, v) in [
@@ -476,7 +492,12 @@ fn set_names(bits: &Option<RegisterBits>) -> String {
             }
         })
         .collect();
-    names.extend(bits.unnamed_set_bits.iter().map(|b| format!("bit{b}")));
+    if !bits.unnamed_set_bits.is_empty() {
+        names.push(format!(
+            "reserved bits {}",
+            bit_ranges(&bits.unnamed_set_bits)
+        ));
+    }
     if names.is_empty() {
         "none".into()
     } else {
@@ -528,7 +549,10 @@ fn segments(out: &mut Out, dump: &Dump) {
     }
     for (label, t) in [("GDT", &dump.gdt), ("IDT", &dump.idt)] {
         if let Some(t) = t {
-            lines.push(format!("{label}          base={:016x} limit={:08x}", t.base, t.limit));
+            lines.push(format!(
+                "{label}          base={:016x} limit={:08x}",
+                t.base, t.limit
+            ));
         }
     }
     out.block(&lines);
@@ -572,5 +596,62 @@ fn warnings(out: &mut Out, dump: &Dump) {
         };
         let text = out.paint(Style::Yellow, &text);
         out.bullet(&text);
+    }
+}
+
+/// `[4, 5, 6, 10, 17, 18]` as `4-6,10,17-18`.
+fn bit_ranges(bits: &[u8]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < bits.len() {
+        let start = bits[i];
+        let mut end = start;
+        while i + 1 < bits.len() && bits[i + 1] == end + 1 {
+            i += 1;
+            end = bits[i];
+        }
+        parts.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
+        i += 1;
+    }
+    parts.join(",")
+}
+
+fn mode_kind_name(kind: ModeKind) -> &'static str {
+    match kind {
+        ModeKind::Real => "real-address mode",
+        ModeKind::Virtual8086 => "virtual-8086 mode",
+        ModeKind::Protected16 => "16-bit protected mode",
+        ModeKind::Protected32 => "32-bit protected mode",
+        ModeKind::Compat16 => "IA-32e compatibility mode, 16-bit code",
+        ModeKind::Compat32 => "IA-32e compatibility mode, 32-bit code",
+        ModeKind::Long64 => "IA-32e 64-bit mode",
+        ModeKind::Unknown => "mode unknown",
+    }
+}
+
+fn paging_name(paging: PagingMode) -> &'static str {
+    match paging {
+        PagingMode::None => "off",
+        PagingMode::Bits32 => "32-bit",
+        PagingMode::Pae => "PAE",
+        PagingMode::FourLevel => "4-level",
+        PagingMode::FiveLevel => "5-level",
+        PagingMode::Unknown => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bit_ranges;
+
+    #[test]
+    fn bit_ranges_compress_runs() {
+        assert_eq!(bit_ranges(&[4, 5, 6, 10, 17, 18]), "4-6,10,17-18");
+        assert_eq!(bit_ranges(&[1]), "1");
+        assert_eq!(bit_ranges(&[]), "");
     }
 }
