@@ -420,9 +420,12 @@ pub fn analyze_code(input: &CodeInput, state: &MachineState, opts: &CodeOptions)
     analysis
 }
 
+/// A lazily built formatter (Intel or AT&T).
+type CachedFormatter = Option<Box<dyn Formatter>>;
+
 thread_local! {
     static FACTORY: std::cell::RefCell<InstructionInfoFactory> = std::cell::RefCell::new(InstructionInfoFactory::new());
-    static FORMATTERS: std::cell::RefCell<(Option<Box<dyn Formatter>>, Option<Box<dyn Formatter>>)> =
+    static FORMATTERS: std::cell::RefCell<(CachedFormatter, CachedFormatter)> =
         const { std::cell::RefCell::new((None, None)) };
 }
 
