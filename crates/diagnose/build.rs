@@ -293,6 +293,28 @@ fn opt_ver(v: &Option<String>) -> String {
     }
 }
 
+/// "5.10 up to (not including) 6.0; fixed in stable 5.15.61, ..." (the text used in reports).
+fn describe_range(a: &Affected) -> String {
+    let mut s = match (&a.from, &a.fixed_in) {
+        (Some(x), Some(y)) => format!("{x} up to (not including) {y}"),
+        (Some(x), None) => format!("{x} and later (no upstream fix)"),
+        (None, Some(y)) => format!("kernels before {y}"),
+        (None, None) => "all kernels".to_string(),
+    };
+    if !a.backports.is_empty() {
+        s.push_str(&format!("; fixed in stable {}", a.backports.join(", ")));
+    }
+    s
+}
+
+/// 12-digit commit ids, fixes first.
+fn commit_ids(commits: &[Commit]) -> Vec<String> {
+    let short = |c: &Commit| c.id.chars().take(12).collect::<String>();
+    let mut ids: Vec<String> = commits.iter().filter(|c| c.role == "fix").map(short).collect();
+    ids.extend(commits.iter().filter(|c| c.role != "fix").map(short));
+    ids
+}
+
 fn main() {
     let data = Path::new("data");
     for f in [
@@ -387,6 +409,15 @@ fn main() {
             "issue id {:?} must be lower-case kebab",
             i.id
         );
+        const PLACEHOLDERS: &[&str] =
+            &["msr", "msr_name", "value", "insn", "gpa", "vector", "second_event", "exit_reason", "linear_rip", "errno", "hw"];
+        let mut rest = i.summary.as_str();
+        while let Some(open) = rest.find('{') {
+            let after = &rest[open + 1..];
+            let close = after.find('}').unwrap_or_else(|| panic!("{}: unclosed placeholder in summary", i.id));
+            assert!(PLACEHOLDERS.contains(&&after[..close]), "{}: unknown placeholder {{{}}}", i.id, &after[..close]);
+            rest = &after[close + 1..];
+        }
         let m = &i.matcher;
         for e in &m.errno {
             assert!(
@@ -469,10 +500,12 @@ fn main() {
             Some(a) => {
                 let bp: Vec<String> = a.backports.iter().map(|b| parse_ver(b)).collect();
                 format!(
-                    "Some(KernelRange {{ from: {}, fixed_in: {}, backports: &[{}] }})",
+                    "Some(KernelRange {{ from: {}, fixed_in: {}, backports: &[{}], text: {}, fixed_in_text: {} }})",
                     opt_ver(&a.from),
                     opt_ver(&a.fixed_in),
-                    bp.join(", ")
+                    bp.join(", "),
+                    s(&describe_range(a)),
+                    opt_s(&a.fixed_in)
                 )
             }
             None => "None".into(),
@@ -494,7 +527,7 @@ fn main() {
             .collect();
         writeln!(
             out,
-            "    KnownIssue {{ id: {}, kind: {}, confidence: {}, title: {}, summary: {}, explanation: {}, affected: {}, commits: &[{}], workarounds: {}, next_steps: {}, references: {}, matcher: {} }},",
+            "    KnownIssue {{ id: {}, kind: {}, confidence: {}, title: {}, summary: {}, explanation: {}, affected: {}, commits: &[{}], commit_ids: {}, workarounds: {}, next_steps: {}, references: {}, matcher: {} }},",
             s(&i.id),
             variant("kind", &i.kind, KINDS),
             variant("confidence", &i.confidence, LEVELS),
@@ -503,6 +536,7 @@ fn main() {
             s(i.explanation.trim()),
             affected,
             commits.join(", "),
+            strs(&commit_ids(&i.commits)),
             strs(&i.workarounds),
             strs(&i.next_steps),
             strs(&i.references),

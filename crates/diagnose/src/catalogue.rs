@@ -29,6 +29,10 @@ pub struct KernelRange {
     pub from: Option<Ver>,
     pub fixed_in: Option<Ver>,
     pub backports: &'static [Ver],
+    /// The range in words (see [`KernelRange::describe`]).
+    pub text: &'static str,
+    /// `fixed_in` as written in the data file ("6.0").
+    pub fixed_in_text: Option<&'static str>,
 }
 
 impl KernelRange {
@@ -59,19 +63,9 @@ impl KernelRange {
             .find(|b| b.major == v.major && b.minor == v.minor)
     }
 
-    /// "5.10 to before 6.0 (fixed in stable 5.15.61, ...)".
-    pub fn describe(&self) -> String {
-        let mut s = match (self.from, self.fixed_in) {
-            (Some(a), Some(b)) => format!("{a} up to (not including) {b}"),
-            (Some(a), None) => format!("{a} and later (no upstream fix)"),
-            (None, Some(b)) => format!("kernels before {b}"),
-            (None, None) => "all kernels".to_string(),
-        };
-        if !self.backports.is_empty() {
-            let list: Vec<String> = self.backports.iter().map(|b| b.to_string()).collect();
-            s.push_str(&format!("; fixed in stable {}", list.join(", ")));
-        }
-        s
+    /// "5.10 up to (not including) 6.0; fixed in stable 5.10.137, ..." (built at compile time).
+    pub fn describe(&self) -> &'static str {
+        self.text
     }
 }
 
@@ -278,6 +272,8 @@ pub struct KnownIssue {
     pub explanation: &'static str,
     pub affected: Option<KernelRange>,
     pub commits: &'static [Commit],
+    /// 12-digit ids of `commits`, fixes first.
+    pub commit_ids: &'static [&'static str],
     pub workarounds: &'static [&'static str],
     pub next_steps: &'static [&'static str],
     pub references: &'static [&'static str],

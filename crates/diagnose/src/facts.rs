@@ -352,9 +352,15 @@ pub fn decode_one(bytes: &[u8], bitness: u32, ip: u64) -> Option<Insn> {
         return None;
     }
     let len = instr.len();
-    let mut text = String::new();
-    let mut fmt = IntelFormatter::new();
-    fmt.format(&instr, &mut text);
+    let mut text = String::with_capacity(32);
+    // Building an IntelFormatter costs more than decoding; keep one per thread.
+    thread_local! {
+        static FORMATTER: std::cell::RefCell<IntelFormatter> = std::cell::RefCell::new(IntelFormatter::new());
+    }
+    FORMATTER.with(|f| match f.try_borrow_mut() {
+        Ok(mut fmt) => fmt.format(&instr, &mut text),
+        Err(_) => IntelFormatter::new().format(&instr, &mut text),
+    });
     let mnemonic = text
         .split_whitespace()
         .next()

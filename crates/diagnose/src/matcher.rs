@@ -375,88 +375,98 @@ fn state_fails(sp: StatePredicate, cx: &Ctx) -> Option<String> {
     }
 }
 
-/// Expands `{msr}`-style placeholders in a summary.
-pub fn render_summary(template: &str, cx: &Ctx) -> String {
-    let f = cx.facts;
-    let mut s = template.to_string();
-    let rep = |s: &mut String, key: &str, val: &dyn Fn() -> String| {
-        if s.contains(key) {
-            *s = s.replace(key, &val());
-        }
-    };
-    rep(&mut s, "{msr}", &|| {
-        f.msr
-            .as_ref()
-            .map_or("?".into(), |m| format!("{:#x}", m.index))
-    });
-    rep(&mut s, "{msr_name}", &|| {
-        f.msr.as_ref().map_or("?".into(), |m| {
-            m.name
-                .clone()
-                .unwrap_or_else(|| format!("MSR {:#x}", m.index))
-        })
-    });
-    rep(&mut s, "{value}", &|| {
-        f.msr
-            .as_ref()
-            .and_then(|m| m.value)
-            .map_or("?".into(), |v| format!("{v:#x}"))
-    });
-    rep(&mut s, "{insn}", &|| {
-        f.insn
-            .as_ref()
-            .map_or("an undecodable instruction".into(), |i| i.text.clone())
-    });
-    rep(
-        &mut s,
-        "{gpa}",
-        &|| match (&f.event, cx.internal.and_then(|i| i.gpa.clone())) {
-            (_, Some(g)) => g,
-            (Event::TcgFatal { message }, None) => {
-                message.rsplit(' ').next().unwrap_or("?").to_string()
+fn write_event(out: &mut String, e: Option<&crate::decode::EventInfo>, none: &str) {
+    use std::fmt::Write as _;
+    match e {
+        Some(e) => {
+            let _ = write!(out, "{} vector {}", e.event_type, e.vector);
+            if let Some(n) = e.vector_name {
+                out.push(' ');
+                out.push_str(n);
             }
-            _ => "?".into(),
-        },
-    );
-    rep(&mut s, "{vector}", &|| {
-        cx.internal
-            .and_then(|i| i.events.first())
-            .map_or("none".into(), |e| {
-                format!(
-                    "{} vector {} {}",
-                    e.event_type,
-                    e.vector,
-                    e.vector_name.unwrap_or("")
-                )
-                .trim_end()
-                .to_string()
-            })
-    });
-    rep(&mut s, "{second_event}", &|| {
-        cx.internal
-            .and_then(|i| i.events.get(1))
-            .map_or("unknown".into(), |e| format!("{} vector {} {}", e.event_type, e.vector, e.vector_name.unwrap_or("")).trim_end().to_string())
-    });
-    rep(&mut s, "{exit_reason}", &|| {
-        cx.internal
-            .and_then(|i| i.exit_reason.as_ref())
-            .map_or("?".into(), |r| match r.name {
-                Some(n) => format!("{} {n}", r.basic),
-                None => r.raw.clone(),
-            })
-    });
-    rep(&mut s, "{linear_rip}", &|| f.linear_rip().map_or("?".into(), |v| format!("{v:#x}")));
-    rep(&mut s, "{errno}", &|| {
-        cx.errno_name.unwrap_or("?").to_string()
-    });
-    rep(&mut s, "{hw}", &|| match &f.event {
-        Event::EntryFailed { hardware_reason } | Event::UnknownExit { hardware_reason } => {
-            format!("{hardware_reason:#x}")
         }
-        Event::ExceptionExit { vector, .. } => {
-            format!("{vector} ({})", vector_name(*vector).unwrap_or("?"))
+        None => out.push_str(none),
+    }
+}
+
+/// Expands `{msr}`-style placeholders in a summary, in one pass over the template.
+pub fn render_summary(template: &str, cx: &Ctx) -> String {
+    use std::fmt::Write as _;
+    let f = cx.facts;
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            out.push_str(&rest[open..]);
+            return out;
+        };
+        let key = &after[..close];
+        rest = &after[close + 1..];
+        match key {
+            "msr" => match &f.msr {
+                Some(m) => {
+                    let _ = write!(out, "{:#x}", m.index);
+                }
+                None => out.push('?'),
+            },
+            "msr_name" => match &f.msr {
+                Some(m) => match &m.name {
+                    Some(n) => out.push_str(n),
+                    None => {
+                        let _ = write!(out, "MSR {:#x}", m.index);
+                    }
+                },
+                None => out.push('?'),
+            },
+            "value" => match f.msr.as_ref().and_then(|m| m.value) {
+                Some(v) => {
+                    let _ = write!(out, "{v:#x}");
+                }
+                None => out.push('?'),
+            },
+            "insn" => out.push_str(f.insn.as_ref().map_or("an undecodable instruction", |i| i.text.as_str())),
+            "gpa" => match (&f.event, cx.internal.and_then(|i| i.gpa.as_deref())) {
+                (_, Some(g)) => out.push_str(g),
+                (Event::TcgFatal { message }, None) => out.push_str(message.rsplit(' ').next().unwrap_or("?")),
+                _ => out.push('?'),
+            },
+            "vector" => write_event(&mut out, cx.internal.and_then(|i| i.events.first()), "none"),
+            "second_event" => write_event(&mut out, cx.internal.and_then(|i| i.events.get(1)), "unknown"),
+            "exit_reason" => match cx.internal.and_then(|i| i.exit_reason.as_ref()) {
+                Some(r) => match r.name {
+                    Some(n) => {
+                        let _ = write!(out, "{} {n}", r.basic);
+                    }
+                    None => out.push_str(&r.raw),
+                },
+                None => out.push('?'),
+            },
+            "linear_rip" => match f.linear_rip() {
+                Some(v) => {
+                    let _ = write!(out, "{v:#x}");
+                }
+                None => out.push('?'),
+            },
+            "errno" => out.push_str(cx.errno_name.unwrap_or("?")),
+            "hw" => match &f.event {
+                Event::EntryFailed { hardware_reason } | Event::UnknownExit { hardware_reason } => {
+                    let _ = write!(out, "{hardware_reason:#x}");
+                }
+                Event::ExceptionExit { vector, .. } => {
+                    let _ = write!(out, "{vector} ({})", vector_name(*vector).unwrap_or("?"));
+                }
+                _ => out.push('?'),
+            },
+            // Unknown placeholders are kept verbatim (build.rs data is reviewed; never panic).
+            other => {
+                out.push('{');
+                out.push_str(other);
+                out.push('}');
+            }
         }
-        _ => "?".into(),
-    });
-    s
+    }
+    out.push_str(rest);
+    out
 }

@@ -1,5 +1,7 @@
 //! The verdict: one sentence, evidence, confidence, next steps, known issues.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 use kvmtriage_dump::Dump;
@@ -36,11 +38,11 @@ pub struct IssueReport {
     pub title: &'static str,
     pub kind: IssueKind,
     /// First upstream release with the fix ("6.0"), if any.
-    pub fixed_in: Option<String>,
+    pub fixed_in: Option<&'static str>,
     /// Upstream commit ids (fixes first, then the commits that introduced the problem).
-    pub commits: Vec<&'static str>,
+    pub commits: &'static [&'static str],
     /// Kernels that carry the issue, in words.
-    pub affected: Option<String>,
+    pub affected: Option<&'static str>,
     /// Whether the given host kernel is affected (only with `--host-kernel`; judged by version
     /// number, see `host_note` for distribution kernels).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -112,7 +114,8 @@ pub struct Diagnosis {
     pub verdict: String,
     pub confidence: Confidence,
     pub evidence: Vec<String>,
-    pub next_steps: Vec<String>,
+    /// Commands to run, parameters to set, data to collect (static text where possible).
+    pub next_steps: Vec<Cow<'static, str>>,
     /// Catalogue entries that match, best first.
     pub known_issues: Vec<IssueReport>,
     /// Entries of the same failure class that were weighed and do not apply, with the reason.
@@ -328,25 +331,12 @@ fn issue_report(
         Some(h) => host_assessment(issue, h),
         None => (None, None),
     };
-    let mut commits: Vec<&'static str> = issue
-        .commits
-        .iter()
-        .filter(|c| c.role == CommitRole::Fix)
-        .map(|c| c.short())
-        .collect();
-    commits.extend(
-        issue
-            .commits
-            .iter()
-            .filter(|c| c.role != CommitRole::Fix)
-            .map(|c| c.short()),
-    );
     IssueReport {
         id: issue.id,
         title: issue.title,
         kind: issue.kind,
-        fixed_in: issue.fixed_in().map(|v| v.to_string()),
-        commits,
+        fixed_in: issue.affected.and_then(|a| a.fixed_in_text),
+        commits: issue.commit_ids,
         affected: issue.affected.map(|a| a.describe()),
         affects_host,
         host_note,
@@ -366,10 +356,9 @@ fn kind_rank(k: IssueKind) -> u8 {
     }
 }
 
-fn push_unique(v: &mut Vec<String>, s: impl Into<String>) {
-    let s = s.into();
-    if !v.contains(&s) {
-        v.push(s);
+fn push_unique(v: &mut Vec<Cow<'static, str>>, s: &'static str) {
+    if !v.iter().any(|x| x == s) {
+        v.push(Cow::Borrowed(s));
     }
 }
 
@@ -408,6 +397,15 @@ fn guest_state_clause(cls: &Classification, big_real: bool, f: &Facts) -> String
         out.push_str("; the segments are in big real mode, which VMX can only enter with unrestricted guest");
     }
     out
+}
+
+/// Concatenation with one allocation (the verdict is long; `format!` would grow it repeatedly).
+fn concat(parts: &[&str]) -> String {
+    let mut s = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        s.push_str(p);
+    }
+    s
 }
 
 /// Diagnoses from already extracted facts.
@@ -642,7 +640,7 @@ pub fn diagnose_facts(f: &Facts, opts: &DiagnoseOptions) -> Diagnosis {
             .push("the dump text is damaged or truncated; missing registers were not used".into());
     }
     for r in &ruled_out {
-        evidence.push(format!("ruled out {}: {}", r.id, r.why));
+        evidence.push(concat(&["ruled out ", r.id, ": ", &r.why]));
     }
 
     // --- Verdict and confidence.
@@ -709,7 +707,7 @@ pub fn diagnose_facts(f: &Facts, opts: &DiagnoseOptions) -> Diagnosis {
             }
             let state_clause = guest_state_clause(&classification, big_real, f);
             (
-                format!("{phrase}{trigger}: {summary}{state_clause}{range_clause}{host_clause}."),
+                concat(&[&phrase, &trigger, ": ", summary, &state_clause, &range_clause, &host_clause, "."]),
                 Confidence { level, reason },
             )
         }
