@@ -245,10 +245,13 @@ struct Attempt {
 ///
 /// Alignment rule: every start offset `s` in the readable range before the marker is decoded
 /// linearly (an invalid byte counts one invalid instruction and advances one byte). Starts whose
-/// decoding lands exactly on the marker are candidates; the winner has the fewest invalid
-/// instructions, ties going to the earliest start (most context; x86 decoding re-synchronises
-/// quickly, so landing paths share their tail). If none lands, decoding starts at the marker and the
-/// bytes before it are listed raw and flagged `uncertain`. `??` bytes bound the readable range.
+/// decoding lands exactly on the marker are candidates. The winner has the fewest invalid
+/// instructions; ties go to the earliest start (most context; x86 decoding re-synchronises quickly,
+/// so landing paths share their tail). Measured on 12,000 generated windows (tests/differential.rs),
+/// this picks the true previous instruction more often than the consensus rules we tried (the path
+/// whose instruction starts are shared by the most other landing paths). If none lands,
+/// decoding starts at the marker and the bytes before it are listed raw and flagged `uncertain`.
+/// `??` bytes bound the readable range.
 pub fn analyze_code(input: &CodeInput, state: &MachineState, opts: &CodeOptions) -> CodeAnalysis {
     let bitness = input.bitness;
     let mut notes = Vec::new();

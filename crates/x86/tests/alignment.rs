@@ -42,8 +42,9 @@ fn decoding_from_byte_zero_swallows_the_marker() {
 fn movabs_swallows_marker_in_64_bit_mode() {
     // From offset 0, 48 b8 + imm64 is a 10-byte movabs that runs over the marker at 9. The true code
     // starts at 2 (push rbp; mov rbp,rsp; push r12; nop), but start 1 also lands without invalid
-    // instructions (mov eax,imm32 swallows push/mov) and, being earlier, wins the tie: both paths
-    // converge at push r12, so the instructions next to the fault are the same.
+    // instructions (mov eax,imm32 swallows push/mov) and, being earlier, wins the tie. Both paths
+    // converge at push r12, so the instructions next to the fault are the same; this is the
+    // documented limit of the rule (docs/disasm-differential.md).
     let bytes = [
         0x48, 0xb8, 0x55, 0x48, 0x89, 0xe5, 0x41, 0x54, 0x90, 0x0f, 0x0b, 0x90,
     ];
