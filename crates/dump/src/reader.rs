@@ -413,8 +413,6 @@ fn is_prefix_end(c: u8) -> bool {
 }
 
 const PREFIX_END: [bool; 256] = byte_set(b" \t>]:|/*`#\"");
-/// First bytes of event keywords (and of the oops `RIP: `).
-const KEYWORD_START: [bool; 256] = byte_set(b"keKFRTqC");
 
 const fn byte_set(bytes: &[u8]) -> [bool; 256] {
     let mut t = [false; 256];
@@ -509,17 +507,17 @@ impl Reader {
         if reg_token_at(text).is_some() {
             return Kind::Regs(text);
         }
-        // Fast path for prose: every dump line has `=` except `CPU#N`
-        // headers, Code continuations and old qemu-kvm lines.
-        let head = &b[..b.len().min(200)];
-        let maybe_dump_line =
-            code_open || legacy_open || head.iter().any(|c| *c == b'=' || *c == b'#') || {
-                let skip = b
-                    .iter()
-                    .position(|c| !matches!(c, b' ' | b'\t' | b'>'))
-                    .unwrap_or(b.len());
-                b[skip..].starts_with(b"rax ")
-            };
+        // One pass over the line: `=`/`#` (every dump line has one, except
+        // Code continuations and old qemu-kvm lines), event keywords, and a
+        // kernel oops `RIP: 00`.
+        let scan = scan_line(b);
+        let maybe_dump_line = code_open || legacy_open || scan.eq_or_hash || {
+            let skip = b
+                .iter()
+                .position(|c| !matches!(c, b' ' | b'\t' | b'>'))
+                .unwrap_or(b.len());
+            b[skip..].starts_with(b"rax ")
+        };
         // Candidate starts: 0 and after each prefix-like character.
         let mut i = 0usize;
         // Prefixes are short: dump tokens start within the first 120 bytes.
@@ -553,7 +551,7 @@ impl Reader {
             }
             i += 1;
         }
-        let (has_event, has_oops_rip) = keyword_scan(text);
+        let (has_event, has_oops_rip) = (scan.event, scan.oops_rip);
         if has_event {
             if let Some(ev) = classify_event(text) {
                 return Kind::Event(ev);
@@ -927,42 +925,69 @@ const EVENT_KEYWORDS: [&[u8]; 13] = [
     b"CPU Reset (CPU",
 ];
 
-/// One pass over a line: does it hold an event keyword, and a kernel-oops
-/// `RIP: 00…` register line? (Cheaper than a substring search per keyword.)
-fn keyword_scan(text: &str) -> (bool, bool) {
-    let b = text.as_bytes();
-    let mut oops = false;
-    for (i, c) in b.iter().enumerate() {
-        if !KEYWORD_START[usize::from(*c)] {
-            continue;
-        }
-        let rest = &b[i..];
-        let hit = match c {
-            b'k' => rest.starts_with(b"kvm run failed"),
-            b'e' => rest.starts_with(b"extra data[") || rest.starts_with(b"emulation failure"),
-            b'K' => {
-                rest.starts_with(b"KVM") && EVENT_KEYWORDS[3..7].iter().any(|k| rest.starts_with(k))
+/// What one pass over a line found.
+struct LineScan {
+    /// `=` or `#` in the first 200 bytes.
+    eq_or_hash: bool,
+    /// An event keyword (see [`EVENT_KEYWORDS`]).
+    event: bool,
+    /// A kernel-oops register line (`RIP: 00…`).
+    oops_rip: bool,
+}
+
+/// Byte classes for [`scan_line`]: 1 = `=`/`#`, 2 = first byte of a keyword.
+const SCAN_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'=' as usize] = 1;
+    t[b'#' as usize] = 1;
+    let starts = b"keKFRTqC";
+    let mut i = 0;
+    while i < starts.len() {
+        t[starts[i] as usize] = 2;
+        i += 1;
+    }
+    t
+};
+
+/// One pass over a line (cheaper than a substring search per keyword).
+fn scan_line(b: &[u8]) -> LineScan {
+    let mut out = LineScan {
+        eq_or_hash: false,
+        event: false,
+        oops_rip: false,
+    };
+    for (i, &c) in b.iter().enumerate() {
+        match SCAN_CLASS[usize::from(c)] {
+            0 => {}
+            1 => out.eq_or_hash |= i < 200,
+            _ => {
+                let rest = &b[i..];
+                let hit = match c {
+                    b'k' => rest.starts_with(b"kvm run failed"),
+                    b'e' => {
+                        rest.starts_with(b"extra data[") || rest.starts_with(b"emulation failure")
+                    }
+                    b'K' => {
+                        rest.starts_with(b"KVM")
+                            && EVENT_KEYWORDS[3..7].iter().any(|k| rest.starts_with(k))
+                    }
+                    b'F' => {
+                        rest.starts_with(b"Failed to ")
+                            && EVENT_KEYWORDS[7..9].iter().any(|k| rest.starts_with(k))
+                    }
+                    b'R' => {
+                        out.oops_rip |= rest.starts_with(b"RIP: 00");
+                        rest.starts_with(b"Restoring resisters")
+                    }
+                    b'T' => rest.starts_with(b"Triple fault"),
+                    b'q' => rest.starts_with(b"qemu: fatal:"),
+                    _ => rest.starts_with(b"CPU Reset (CPU"),
+                };
+                out.event |= hit;
             }
-            b'F' => {
-                rest.starts_with(b"Failed to ")
-                    && EVENT_KEYWORDS[7..9].iter().any(|k| rest.starts_with(k))
-            }
-            b'R' => {
-                if rest.starts_with(b"RIP: 00") {
-                    oops = true;
-                }
-                rest.starts_with(b"Restoring resisters")
-            }
-            b'T' => rest.starts_with(b"Triple fault"),
-            b'q' => rest.starts_with(b"qemu: fatal:"),
-            b'C' => rest.starts_with(b"CPU Reset (CPU"),
-            _ => false,
-        };
-        if hit {
-            return (true, oops);
         }
     }
-    (false, oops)
+    out
 }
 
 fn classify_event(text: &str) -> Option<EventLine<'_>> {
