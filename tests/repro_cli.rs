@@ -332,3 +332,29 @@ fn host_report() {
     assert!(text.contains("KVM_CAP_X86_USER_SPACE_MSR (188)"));
     assert!(text.contains(&format!("kernel:               {}", release.trim())));
 }
+
+/// Without /dev/kvm (hidden by a private tmpfs over /dev in a new mount namespace) repro
+/// refuses with a clear message and exit code 6. Needs root and util-linux `unshare`.
+#[test]
+fn missing_dev_kvm_is_a_clear_error() {
+    let script = format!(
+        "mount -t tmpfs none /dev && exec {} repro origin-x2apic-timer",
+        env!("CARGO_BIN_EXE_kvmtriage")
+    );
+    let out = match Command::new("unshare").args(["--mount", "sh", "-c", &script]).output() {
+        Ok(out) if !String::from_utf8_lossy(&out.stderr).contains("unshare failed") => out,
+        _ => {
+            eprintln!("skipped: cannot hide /dev/kvm here (needs root and unshare)");
+            return;
+        }
+    };
+    if out.status.code() != Some(6) && String::from_utf8_lossy(&out.stderr).contains("mount") {
+        eprintln!("skipped: cannot mount a tmpfs over /dev here");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(6));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot open /dev/kvm"), "{err}");
+    assert!(err.contains("nothing was run"), "{err}");
+    assert!(out.stdout.is_empty());
+}
