@@ -341,7 +341,10 @@ fn missing_dev_kvm_is_a_clear_error() {
         "mount -t tmpfs none /dev && exec {} repro origin-x2apic-timer",
         env!("CARGO_BIN_EXE_kvmtriage")
     );
-    let out = match Command::new("unshare").args(["--mount", "sh", "-c", &script]).output() {
+    let out = match Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .output()
+    {
         Ok(out) if !String::from_utf8_lossy(&out.stderr).contains("unshare failed") => out,
         _ => {
             eprintln!("skipped: cannot hide /dev/kvm here (needs root and unshare)");
