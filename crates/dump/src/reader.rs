@@ -155,7 +155,9 @@ fn hard_wrap_continues<'a>(prev: &str, next: &'a str) -> Option<&'a str> {
             name
         };
         let hex = |s: &str| s.bytes().all(is_lower_hex);
-        if !is_reg_name(name) || !hex(digits) || !hex(first) || first.is_empty() {
+        // Only wide values are cut by a wrap; `HLT=0` is complete.
+        let wide = lookup(name).is_some_and(|k| !matches!(k, Key::State | Key::Code | Key::Lazy));
+        if !wide || !hex(digits) || !hex(first) || first.is_empty() {
             return None;
         }
         let total = digits.len() + first.len();
@@ -785,7 +787,10 @@ impl Reader {
                 if let Some(idx) = p.interleaved {
                     // It was not interleaved after all: it introduces this dump.
                     if let Some(prev) = self.dumps.last_mut() {
-                        if idx < prev.warnings.len() {
+                        let same = prev.warnings.get(idx).is_some_and(|w| {
+                            w.line == p.line && w.kind == WarningKind::Interleaved
+                        });
+                        if same {
                             prev.warnings.remove(idx);
                         }
                     }
@@ -805,6 +810,11 @@ impl Reader {
 
     fn finish_open(&mut self) {
         if let Some(mut open) = self.open.take() {
+            if values_read(&open.dump) < 2 {
+                // Prose that merely looked like a register token
+                // (`ES = 0x10`): not a dump.
+                return;
+            }
             if !open.code_carry.is_empty() {
                 let carry = std::mem::take(&mut open.code_carry);
                 let line = open.dump.code.as_ref().map(|c| c.line).unwrap_or(0);
@@ -1793,6 +1803,40 @@ fn code_bytes(open: &mut Open, s: &str, no: u32) {
     {
         open.code = CodeState::Done;
     }
+}
+
+/// How many register values were read (GPRs, RIP/RFLAGS, segments, tables,
+/// control/debug registers, EFER, code bytes).
+fn values_read(d: &Dump) -> usize {
+    let gprs = d
+        .general
+        .as_ref()
+        .map_or(0, |g| g.values.iter().flatten().count());
+    let segs = SegName::ALL
+        .iter()
+        .filter(|s| d.segments.get(**s).is_some())
+        .count();
+    let crs = [&d.cr.cr0, &d.cr.cr2, &d.cr.cr3, &d.cr.cr4]
+        .iter()
+        .filter(|r| r.is_some())
+        .count();
+    let drs = [
+        &d.dr.dr0, &d.dr.dr1, &d.dr.dr2, &d.dr.dr3, &d.dr.dr6, &d.dr.dr7,
+    ]
+    .iter()
+    .filter(|r| r.is_some())
+    .count();
+    gprs + segs
+        + crs
+        + drs
+        + usize::from(d.rip.is_some())
+        + usize::from(d.rflags.is_some())
+        + usize::from(d.gdt.is_some())
+        + usize::from(d.idt.is_some())
+        + usize::from(d.efer.is_some())
+        + d.code.as_ref().map_or(0, |c| c.bytes.len())
+        + d.fpu.as_ref().map_or(0, |f| f.fpr.len())
+        + d.vectors.len()
 }
 
 /// Warn about sections missing from a dump (cut or truncated copies).

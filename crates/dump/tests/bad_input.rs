@@ -141,3 +141,15 @@ fn non_hex_value_and_bad_code_byte() {
         .iter()
         .any(|w| w.line == 21 && w.message.contains("`4z`")));
 }
+
+#[test]
+fn prose_that_looks_like_a_register_is_not_a_dump() {
+    let err = read("Set ES = 0x10 and CS = 0x8 before the jump.\n").unwrap_err();
+    assert_eq!(err, ReadError::NoDump { lines_scanned: 1 });
+}
+
+#[test]
+fn event_line_without_registers_is_not_a_dump() {
+    let err = read("error: kvm run failed Bad address\nqemu exited\n").unwrap_err();
+    assert_eq!(err, ReadError::NoDump { lines_scanned: 2 });
+}
