@@ -45,6 +45,12 @@ fn bench(c: &mut Criterion) {
             serde_json::to_string(&a).map(|s| s.len()).unwrap_or(0)
         })
     });
+    c.bench_function("msr_lookup_index_0x838", |b| {
+        b.iter(|| kvmtriage_x86::msr::lookup(std::hint::black_box(0x838)))
+    });
+    c.bench_function("msr_lookup_name_mc1_ctl", |b| {
+        b.iter(|| kvmtriage_x86::msr::lookup_name(std::hint::black_box("msr_ia32_mc1_ctl")))
+    });
 }
 
 criterion_group!(benches, bench);
