@@ -310,7 +310,11 @@ fn describe_range(a: &Affected) -> String {
 /// 12-digit commit ids, fixes first.
 fn commit_ids(commits: &[Commit]) -> Vec<String> {
     let short = |c: &Commit| c.id.chars().take(12).collect::<String>();
-    let mut ids: Vec<String> = commits.iter().filter(|c| c.role == "fix").map(short).collect();
+    let mut ids: Vec<String> = commits
+        .iter()
+        .filter(|c| c.role == "fix")
+        .map(short)
+        .collect();
     ids.extend(commits.iter().filter(|c| c.role != "fix").map(short));
     ids
 }
@@ -342,7 +346,7 @@ fn main() {
     let mut last = None;
     for r in &reasons.reason {
         assert!(
-            last.map_or(true, |l| r.number > l),
+            last.is_none_or(|l| r.number > l),
             "vmx-exit-reasons.toml must be sorted by number"
         );
         last = Some(r.number);
@@ -409,13 +413,31 @@ fn main() {
             "issue id {:?} must be lower-case kebab",
             i.id
         );
-        const PLACEHOLDERS: &[&str] =
-            &["msr", "msr_name", "value", "insn", "gpa", "vector", "second_event", "exit_reason", "linear_rip", "errno", "hw"];
+        const PLACEHOLDERS: &[&str] = &[
+            "msr",
+            "msr_name",
+            "value",
+            "insn",
+            "gpa",
+            "vector",
+            "second_event",
+            "exit_reason",
+            "linear_rip",
+            "errno",
+            "hw",
+        ];
         let mut rest = i.summary.as_str();
         while let Some(open) = rest.find('{') {
             let after = &rest[open + 1..];
-            let close = after.find('}').unwrap_or_else(|| panic!("{}: unclosed placeholder in summary", i.id));
-            assert!(PLACEHOLDERS.contains(&&after[..close]), "{}: unknown placeholder {{{}}}", i.id, &after[..close]);
+            let close = after
+                .find('}')
+                .unwrap_or_else(|| panic!("{}: unclosed placeholder in summary", i.id));
+            assert!(
+                PLACEHOLDERS.contains(&&after[..close]),
+                "{}: unknown placeholder {{{}}}",
+                i.id,
+                &after[..close]
+            );
             rest = &after[close + 1..];
         }
         let m = &i.matcher;

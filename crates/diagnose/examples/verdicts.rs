@@ -8,7 +8,13 @@ fn main() {
                     let g = kvmtriage_diagnose::diagnose(&d, None, &Default::default());
                     let ids: Vec<_> = g.known_issues.iter().map(|k| k.id).collect();
                     let ro: Vec<_> = g.ruled_out.iter().map(|k| k.id).collect();
-                    println!("== {path}\n  {}\n  [{}] {:?} ruled_out {:?}", g.verdict, g.confidence.level.as_str(), ids, ro);
+                    println!(
+                        "== {path}\n  {}\n  [{}] {:?} ruled_out {:?}",
+                        g.verdict,
+                        g.confidence.level.as_str(),
+                        ids,
+                        ro
+                    );
                 }
             }
             Err(e) => println!("== {path}\n  reader: {e}"),

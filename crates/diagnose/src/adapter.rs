@@ -84,7 +84,9 @@ impl Facts {
                 message: message.clone(),
             },
             DumpEvent::CpuReset { cpu, .. } => Event::Snapshot {
-                origin: format!("-d cpu_reset log (CPU Reset, CPU {cpu}): the state just before a reset"),
+                origin: format!(
+                    "-d cpu_reset log (CPU Reset, CPU {cpu}): the state just before a reset"
+                ),
             },
             DumpEvent::None => Event::None,
         };

@@ -325,7 +325,10 @@ impl Facts {
 
     /// The instruction is in the legacy VGA/SMRAM window and paging does not remap it.
     pub fn linear_rip_in_vga_window(&self) -> bool {
-        self.cr0.is_none_or(|c| c & CR0_PG == 0) && self.linear_rip().is_some_and(|l| (0xa_0000..=0xb_ffff).contains(&l))
+        self.cr0.is_none_or(|c| c & CR0_PG == 0)
+            && self
+                .linear_rip()
+                .is_some_and(|l| (0xa_0000..=0xb_ffff).contains(&l))
     }
 
     /// x86 reset values in CR0/CS (SDM Vol. 3A Table 10-1) with a RIP that is not 0xfff0.

@@ -35,11 +35,11 @@ pub fn mci_ctl_rejected_after_fix(v: u64) -> bool {
 }
 
 pub fn is_mci_ctl(index: u32) -> bool {
-    (0x400..0x480).contains(&index) && (index - 0x400) % 4 == 0
+    (0x400..0x480).contains(&index) && (index - 0x400) & 3 == 0
 }
 
 pub fn is_mci_status(index: u32) -> bool {
-    (0x400..0x480).contains(&index) && (index - 0x400) % 4 == 1
+    (0x400..0x480).contains(&index) && (index - 0x400) & 3 == 1
 }
 
 /// MSRs set_msr_mce() handles: MCG_CAP/STATUS/CTL, MCi_CTL2 (0x280..), MCi_* banks.
@@ -199,9 +199,7 @@ fn specific_predicates(issue: &KnownIssue, cx: &Ctx) -> Option<String> {
     }
     if let Some(kind) = m.msr_kind {
         let Some(a) = &f.msr else {
-            return Some(
-                "needs an MSR access (ECX) but the dump does not show one".into(),
-            );
+            return Some("needs an MSR access (ECX) but the dump does not show one".into());
         };
         let ok = match kind {
             MsrKind::MciCtl => is_mci_ctl(a.index),
@@ -218,9 +216,7 @@ fn specific_predicates(issue: &KnownIssue, cx: &Ctx) -> Option<String> {
     }
     if let Some(vp) = m.value {
         let Some(v) = f.msr.as_ref().and_then(|a| a.value) else {
-            return Some(
-                "needs the WRMSR value (EDX:EAX), which the dump does not show".into(),
-            );
+            return Some("needs the WRMSR value (EDX:EAX), which the dump does not show".into());
         };
         let pre = mci_ctl_rejected_before_fix(v);
         let post = mci_ctl_rejected_after_fix(v);
@@ -269,9 +265,7 @@ fn specific_predicates(issue: &KnownIssue, cx: &Ctx) -> Option<String> {
     if !m.gpa_ranges.is_empty() {
         let gpa = cx.internal.and_then(|i| i.gpa_value);
         if !gpa.is_some_and(|g| m.gpa_ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&g))) {
-            return Some(
-                "the guest-physical address is outside this issue's range".into(),
-            );
+            return Some("the guest-physical address is outside this issue's range".into());
         }
     }
     if let Some(flags) = m.emulation_flags {
@@ -334,7 +328,8 @@ fn state_fails(sp: StatePredicate, cx: &Ctx) -> Option<String> {
     } else {
         Some(match sp {
             StatePredicate::BigRealMode => {
-                "no segment has a base/limit/attribute real mode cannot produce (not big real mode)".into()
+                "no segment has a base/limit/attribute real mode cannot produce (not big real mode)"
+                    .into()
             }
             StatePredicate::NotBigRealMode => {
                 "the segments show big real mode; a more specific entry applies".into()
@@ -426,14 +421,24 @@ pub fn render_summary(template: &str, cx: &Ctx) -> String {
                 }
                 None => out.push('?'),
             },
-            "insn" => out.push_str(f.insn.as_ref().map_or("an undecodable instruction", |i| i.text.as_str())),
+            "insn" => out.push_str(
+                f.insn
+                    .as_ref()
+                    .map_or("an undecodable instruction", |i| i.text.as_str()),
+            ),
             "gpa" => match (&f.event, cx.internal.and_then(|i| i.gpa.as_deref())) {
                 (_, Some(g)) => out.push_str(g),
-                (Event::TcgFatal { message }, None) => out.push_str(message.rsplit(' ').next().unwrap_or("?")),
+                (Event::TcgFatal { message }, None) => {
+                    out.push_str(message.rsplit(' ').next().unwrap_or("?"))
+                }
                 _ => out.push('?'),
             },
             "vector" => write_event(&mut out, cx.internal.and_then(|i| i.events.first()), "none"),
-            "second_event" => write_event(&mut out, cx.internal.and_then(|i| i.events.get(1)), "unknown"),
+            "second_event" => write_event(
+                &mut out,
+                cx.internal.and_then(|i| i.events.get(1)),
+                "unknown",
+            ),
             "exit_reason" => match cx.internal.and_then(|i| i.exit_reason.as_ref()) {
                 Some(r) => match r.name {
                     Some(n) => {

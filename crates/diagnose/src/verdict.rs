@@ -326,9 +326,12 @@ fn issue_report(
     issue: &'static KnownIssue,
     why: String,
     host: Option<&KernelVersion>,
+    with_note: bool,
 ) -> IssueReport {
     let (affects_host, host_note) = match host {
-        Some(h) => host_assessment(issue, h),
+        Some(h) if with_note => host_assessment(issue, h),
+        // Ruled-out entries only say whether the kernel is in range (no sentence to build).
+        Some(h) => (issue.affects(h), None),
         None => (None, None),
     };
     IssueReport {
@@ -394,7 +397,9 @@ fn guest_state_clause(cls: &Classification, big_real: bool, f: &Facts) -> String
         }
     }
     if big_real && matches!(f.event, Event::EntryFailed { .. }) {
-        out.push_str("; the segments are in big real mode, which VMX can only enter with unrestricted guest");
+        out.push_str(
+            "; the segments are in big real mode, which VMX can only enter with unrestricted guest",
+        );
     }
     out
 }
@@ -500,14 +505,14 @@ pub fn diagnose_facts(f: &Facts, opts: &DiagnoseOptions) -> Diagnosis {
     for issue in CATALOGUE {
         match evaluate(issue, &cx) {
             Outcome::Match => matched.push((issue, matcher::render_summary(issue.summary, &cx))),
-            Outcome::RuledOut(why) => ruled_out.push(issue_report(issue, why, host)),
+            Outcome::RuledOut(why) => ruled_out.push(issue_report(issue, why, host, false)),
             Outcome::NoMatch => {}
         }
     }
     matched.sort_by_key(|(i, _)| (kind_rank(i.kind), std::cmp::Reverse(i.confidence)));
     let known_issues: Vec<IssueReport> = matched
         .iter()
-        .map(|(i, s)| issue_report(i, s.clone(), host))
+        .map(|(i, s)| issue_report(i, s.clone(), host, true))
         .collect();
 
     // --- Evidence.
@@ -624,7 +629,12 @@ pub fn diagnose_facts(f: &Facts, opts: &DiagnoseOptions) -> Diagnosis {
             ));
         }
     }
-    if big_real && matches!(f.event, Event::InternalError { .. } | Event::EntryFailed { .. }) {
+    if big_real
+        && matches!(
+            f.event,
+            Event::InternalError { .. } | Event::EntryFailed { .. }
+        )
+    {
         for v in real_mode_violations(f) {
             evidence.push(format!("big real mode: {} {}", v.segment, v.reason));
         }
@@ -746,12 +756,12 @@ pub fn diagnose_facts(f: &Facts, opts: &DiagnoseOptions) -> Diagnosis {
     let mut next_steps = Vec::new();
     for (i, _) in &matched {
         for s in i.next_steps {
-            push_unique(&mut next_steps, *s);
+            push_unique(&mut next_steps, s);
         }
     }
     if let Some(e) = errno {
         for s in e.next_steps {
-            push_unique(&mut next_steps, *s);
+            push_unique(&mut next_steps, s);
         }
     }
     if f.msr.is_some() {

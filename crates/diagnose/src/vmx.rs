@@ -98,7 +98,11 @@ fn limit_g_ok(s: &Segment) -> bool {
     // limit field in the range 31:20 is 1, G must be 1."
     let low_all_ones = s.limit & 0xfff == 0xfff;
     let high_any = s.limit & 0xfff0_0000 != 0;
-    !((!low_all_ones && s.g()) || (high_any && !s.g()))
+    if s.g() {
+        low_all_ones
+    } else {
+        !high_any
+    }
 }
 
 fn canonical(v: u64, la57: bool) -> bool {

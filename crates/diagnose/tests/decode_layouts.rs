@@ -6,7 +6,12 @@ use kvmtriage_diagnose::vmx::check_guest_state;
 use kvmtriage_diagnose::{diagnose_facts, DiagnoseOptions};
 
 fn long_mode_facts() -> Facts {
-    let data = |sel: u16| Segment { selector: sel, base: 0, limit: 0xffff_ffff, attrs: 0x00c0_9300 };
+    let data = |sel: u16| Segment {
+        selector: sel,
+        base: 0,
+        limit: 0xffff_ffff,
+        attrs: 0x00c0_9300,
+    };
     Facts {
         rip: Some(0xffff_ffff_8100_0000),
         rflags: Some(0x246),
@@ -16,22 +21,46 @@ fn long_mode_facts() -> Facts {
         efer: Some(0xd01),
         segments: Segments {
             es: Some(data(0x18)),
-            cs: Some(Segment { selector: 0x10, base: 0, limit: 0xffff_ffff, attrs: 0x00a0_9b00 }),
+            cs: Some(Segment {
+                selector: 0x10,
+                base: 0,
+                limit: 0xffff_ffff,
+                attrs: 0x00a0_9b00,
+            }),
             ss: Some(data(0x18)),
             ds: Some(data(0x18)),
             fs: Some(data(0x18)),
             gs: Some(data(0x18)),
-            ldt: Some(Segment { selector: 0, base: 0, limit: 0xffff, attrs: 0x8200 }),
-            tr: Some(Segment { selector: 0x40, base: 0xffff_fe00_0000_3000, limit: 0x4087, attrs: 0x8b00 }),
+            ldt: Some(Segment {
+                selector: 0,
+                base: 0,
+                limit: 0xffff,
+                attrs: 0x8200,
+            }),
+            tr: Some(Segment {
+                selector: 0x40,
+                base: 0xffff_fe00_0000_3000,
+                limit: 0x4087,
+                attrs: 0x8b00,
+            }),
         },
-        gdt: Some(kvmtriage_diagnose::facts::DescriptorTable { base: 0xffff_fe00_0000_1000, limit: 0x7f }),
-        idt: Some(kvmtriage_diagnose::facts::DescriptorTable { base: 0xffff_fe00_0000_0000, limit: 0xfff }),
+        gdt: Some(kvmtriage_diagnose::facts::DescriptorTable {
+            base: 0xffff_fe00_0000_1000,
+            limit: 0x7f,
+        }),
+        idt: Some(kvmtriage_diagnose::facts::DescriptorTable {
+            base: 0xffff_fe00_0000_0000,
+            limit: 0xfff,
+        }),
         ..Facts::default()
     }
 }
 
 fn failed_checks(f: &Facts) -> Vec<String> {
-    check_guest_state(f).definite().map(|c| c.check.clone()).collect()
+    check_guest_state(f)
+        .definite()
+        .map(|c| c.check.clone())
+        .collect()
 }
 
 #[test]
@@ -45,43 +74,102 @@ fn valid_long_mode_state_passes_every_check() {
 
 #[test]
 fn each_broken_field_fails_its_check() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut Facts)>)> = vec![
-        ("CR0.PG=1 requires CR0.PE=1", Box::new(|f| f.cr0 = Some(0x8000_0000))),
-        ("IA-32e mode guest requires CR4.PAE=1", Box::new(|f| f.cr4 = Some(0x6d0))),
-        ("with CR0.PG=1, IA32_EFER.LMA must equal IA32_EFER.LME", Box::new(|f| f.efer = Some(0x401))),
-        ("IA32_EFER reserved bits must be 0", Box::new(|f| f.efer = Some(0x1_0d01))),
-        ("64-bit CS (L=1) requires D/B=0", Box::new(|f| f.segments.cs.as_mut().unwrap().attrs = 0x00e0_9b00)),
+    type Mutation = Box<dyn Fn(&mut Facts)>;
+    let cases: Vec<(&str, Mutation)> = vec![
+        (
+            "CR0.PG=1 requires CR0.PE=1",
+            Box::new(|f| f.cr0 = Some(0x8000_0000)),
+        ),
+        (
+            "IA-32e mode guest requires CR4.PAE=1",
+            Box::new(|f| f.cr4 = Some(0x6d0)),
+        ),
+        (
+            "with CR0.PG=1, IA32_EFER.LMA must equal IA32_EFER.LME",
+            Box::new(|f| f.efer = Some(0x401)),
+        ),
+        (
+            "IA32_EFER reserved bits must be 0",
+            Box::new(|f| f.efer = Some(0x1_0d01)),
+        ),
+        (
+            "64-bit CS (L=1) requires D/B=0",
+            Box::new(|f| f.segments.cs.as_mut().unwrap().attrs = 0x00e0_9b00),
+        ),
         (
             "CS type must be 9, 11, 13 or 15 (accessed code; 3 only with unrestricted guest)",
             Box::new(|f| f.segments.cs.as_mut().unwrap().attrs = 0x00a0_9a00),
         ),
-        ("non-conforming CS: CS.DPL must equal SS.DPL", Box::new(|f| f.segments.ss.as_mut().unwrap().attrs = 0x00c0_f300)),
-        ("SS type must be 3 or 7 with S=1 (accessed writable data)", Box::new(|f| f.segments.ss.as_mut().unwrap().attrs = 0x00c0_9100)),
-        ("DS type must be accessed (bit 0 = 1)", Box::new(|f| f.segments.ds.as_mut().unwrap().attrs = 0x00c0_9200)),
-        ("DS limit and G must agree", Box::new(|f| f.segments.ds.as_mut().unwrap().attrs = 0x0040_9300)),
+        (
+            "non-conforming CS: CS.DPL must equal SS.DPL",
+            Box::new(|f| f.segments.ss.as_mut().unwrap().attrs = 0x00c0_f300),
+        ),
+        (
+            "SS type must be 3 or 7 with S=1 (accessed writable data)",
+            Box::new(|f| f.segments.ss.as_mut().unwrap().attrs = 0x00c0_9100),
+        ),
+        (
+            "DS type must be accessed (bit 0 = 1)",
+            Box::new(|f| f.segments.ds.as_mut().unwrap().attrs = 0x00c0_9200),
+        ),
+        (
+            "DS limit and G must agree",
+            Box::new(|f| f.segments.ds.as_mut().unwrap().attrs = 0x0040_9300),
+        ),
         (
             "TR type must be 11 (busy 32/64-bit TSS), or 3 (busy 16-bit TSS) outside IA-32e mode",
             Box::new(|f| f.segments.tr.as_mut().unwrap().attrs = 0x8300),
         ),
-        ("TR.P must be 1 (TR must be usable)", Box::new(|f| f.segments.tr.as_mut().unwrap().attrs = 0x0b00)),
-        ("LDTR type must be 2 with S=0", Box::new(|f| f.segments.ldt.as_mut().unwrap().attrs = 0x8300)),
-        ("GDTR limit bits 31:16 must be 0", Box::new(|f| f.gdt.as_mut().unwrap().limit = 0x1_0000)),
-        ("IDTR base must be canonical", Box::new(|f| f.idt.as_mut().unwrap().base = 0x8000_0000_0000_0000)),
-        ("RIP must be canonical in 64-bit mode", Box::new(|f| f.rip = Some(0x0000_8000_0000_0000))),
-        ("RFLAGS reserved bits 63:22, 15, 5 and 3 must be 0", Box::new(|f| f.rflags = Some(0x8246))),
-        ("RFLAGS bit 1 must be 1", Box::new(|f| f.rflags = Some(0x244))),
+        (
+            "TR.P must be 1 (TR must be usable)",
+            Box::new(|f| f.segments.tr.as_mut().unwrap().attrs = 0x0b00),
+        ),
+        (
+            "LDTR type must be 2 with S=0",
+            Box::new(|f| f.segments.ldt.as_mut().unwrap().attrs = 0x8300),
+        ),
+        (
+            "GDTR limit bits 31:16 must be 0",
+            Box::new(|f| f.gdt.as_mut().unwrap().limit = 0x1_0000),
+        ),
+        (
+            "IDTR base must be canonical",
+            Box::new(|f| f.idt.as_mut().unwrap().base = 0x8000_0000_0000_0000),
+        ),
+        (
+            "RIP must be canonical in 64-bit mode",
+            Box::new(|f| f.rip = Some(0x0000_8000_0000_0000)),
+        ),
+        (
+            "RFLAGS reserved bits 63:22, 15, 5 and 3 must be 0",
+            Box::new(|f| f.rflags = Some(0x8246)),
+        ),
+        (
+            "RFLAGS bit 1 must be 1",
+            Box::new(|f| f.rflags = Some(0x244)),
+        ),
     ];
     for (want, mutate) in cases {
         let mut f = long_mode_facts();
         mutate(&mut f);
         let got = failed_checks(&f);
-        assert!(got.iter().any(|c| c == want), "expected {want:?}, got {got:?}");
+        assert!(
+            got.iter().any(|c| c == want),
+            "expected {want:?}, got {got:?}"
+        );
     }
 }
 
 #[test]
 fn big_real_mode_is_detected_and_reset_cs_is_not() {
-    let real = |sel: u16, base: u64, limit: u32, attrs: u32| Some(Segment { selector: sel, base, limit, attrs });
+    let real = |sel: u16, base: u64, limit: u32, attrs: u32| {
+        Some(Segment {
+            selector: sel,
+            base,
+            limit,
+            attrs,
+        })
+    };
     let mut f = Facts {
         rip: Some(0x1000),
         rflags: Some(2),
@@ -101,16 +189,36 @@ fn big_real_mode_is_detected_and_reset_cs_is_not() {
     let r = check_guest_state(&f);
     let segs: Vec<&str> = r.big_real_mode.iter().map(|v| v.segment).collect();
     assert_eq!(segs, ["DS", "GS"]);
-    assert_eq!(r.big_real_mode[0].reason, "limit 0xffffffff != 0xffff, attributes 0x00809300 set G/D/L");
-    assert_eq!(r.big_real_mode[1].reason, "base 0x5000 != selector 0x1234 << 4");
+    assert_eq!(
+        r.big_real_mode[0].reason,
+        "limit 0xffffffff != 0xffff, attributes 0x00809300 set G/D/L"
+    );
+    assert_eq!(
+        r.big_real_mode[1].reason,
+        "base 0x5000 != selector 0x1234 << 4"
+    );
     // The missing-unrestricted-guest case is reported as conditional, not definite.
     assert!(r.definite().next().is_none(), "{:?}", r.failures);
-    assert!(r.failures.iter().any(|c| c.condition == Some("only if VMX unrestricted guest is off")));
+    assert!(r
+        .failures
+        .iter()
+        .any(|c| c.condition == Some("only if VMX unrestricted guest is off")));
     // In an entry failure the verdict names big real mode.
-    f.event = Event::EntryFailed { hardware_reason: 0x8000_0021 };
+    f.event = Event::EntryFailed {
+        hardware_reason: 0x8000_0021,
+    };
     let d = diagnose_facts(&f, &DiagnoseOptions::default());
-    assert!(d.verdict.contains("big real mode, which VMX can only enter with unrestricted guest"), "{}", d.verdict);
-    assert!(d.evidence.iter().any(|e| e == "big real mode: DS limit 0xffffffff != 0xffff, attributes 0x00809300 set G/D/L"));
+    assert!(
+        d.verdict
+            .contains("big real mode, which VMX can only enter with unrestricted guest"),
+        "{}",
+        d.verdict
+    );
+    assert!(d
+        .evidence
+        .iter()
+        .any(|e| e
+            == "big real mode: DS limit 0xffffffff != 0xffff, attributes 0x00809300 set G/D/L"));
 }
 
 #[test]
@@ -121,17 +229,37 @@ fn emulation_failure_layouts() {
         efer: Some(0xd01),
         segments: long_mode_facts().segments,
         code: Some(CodeWindow {
-            bytes: [vec![Some(0x90); 20], vec![Some(0xd9), Some(0x04), Some(0x25), Some(0), Some(0), Some(0), Some(0x30), Some(0xe6)]].concat(),
+            bytes: [
+                vec![Some(0x90); 20],
+                vec![
+                    Some(0xd9),
+                    Some(0x04),
+                    Some(0x25),
+                    Some(0),
+                    Some(0),
+                    Some(0),
+                    Some(0x30),
+                    Some(0xe6),
+                ],
+            ]
+            .concat(),
             marker: Some(20),
         }),
         ..Facts::default()
     };
     // Verified on the development host: flds [0x30000000] with flags=1, ndata=8.
-    let r = internal_error(1, &[1, 0x3000_0000_2504_d90f, 0xf4_10e6, 0x1000, 0, 0, 0, 0], &f);
+    let r = internal_error(
+        1,
+        &[1, 0x3000_0000_2504_d90f, 0xf4_10e6, 0x1000, 0, 0, 0, 0],
+        &f,
+    );
     assert!(r.layout_recognised);
     let i = r.instruction.as_ref().unwrap();
     assert_eq!(i.length_field, 15);
-    assert_eq!(i.decoded.as_ref().unwrap().text, "fld st,dword ptr [30000000h]");
+    assert_eq!(
+        i.decoded.as_ref().unwrap().text,
+        "fld st,dword ptr [30000000h]"
+    );
     assert_eq!(i.matches_code_window, Some(true));
     assert!(r.notes.iter().any(|n| n.contains("PVM reports 0x1000")));
 
@@ -143,7 +271,9 @@ fn emulation_failure_layouts() {
     // Pre-5.14 / vendor layouts are reported, not mis-decoded.
     let r = internal_error(1, &[5, 1, 2], &f);
     assert!(!r.layout_recognised);
-    assert!(r.layout.contains("do not fit the 5.14+ emulation-failure layout"));
+    assert!(r
+        .layout
+        .contains("do not fit the 5.14+ emulation-failure layout"));
     assert!(r.fields.iter().all(|x| x.name == "unknown"));
     let r = internal_error(1, &[1, 2], &f);
     assert!(!r.layout_recognised);
@@ -168,7 +298,10 @@ fn delivery_and_unexpected_exit_layouts() {
     assert_eq!(r.events[1].vector_name, Some("#GP"));
     let e = event_info(0x8000_0b0e);
     assert!(e.valid && e.error_code_valid);
-    assert_eq!((e.vector, e.event_type, e.vector_name), (14, "hardware exception", Some("#PF")));
+    assert_eq!(
+        (e.vector, e.event_type, e.vector_name),
+        (14, "hardware exception", Some("#PF"))
+    );
     assert!(!event_info(0x0b0e).valid);
 }
 
@@ -177,13 +310,26 @@ fn entry_failure_codes() {
     let e = entry_failure(0x8000_0021);
     assert_eq!(e.kind, "vmx_failed_entry");
     assert_eq!(e.exit_reason.unwrap().basic, 33);
-    assert_eq!(entry_failure(0x8000_0022).exit_reason.unwrap().name, Some("MSR_LOAD_FAIL"));
-    assert_eq!(entry_failure(0x8000_0029).exit_reason.unwrap().name, Some("MCE_DURING_VMENTRY"));
+    assert_eq!(
+        entry_failure(0x8000_0022).exit_reason.unwrap().name,
+        Some("MSR_LOAD_FAIL")
+    );
+    assert_eq!(
+        entry_failure(0x8000_0029).exit_reason.unwrap().name,
+        Some("MCE_DURING_VMENTRY")
+    );
     let e = entry_failure(7);
-    assert_eq!((e.kind, e.vm_instruction_error), ("vm_instruction_error", Some(7)));
+    assert_eq!(
+        (e.kind, e.vm_instruction_error),
+        ("vm_instruction_error", Some(7))
+    );
     assert!(e.description.contains("invalid control field"));
-    assert!(entry_failure(8).description.contains("invalid host-state field"));
-    assert!(entry_failure(0).description.contains("not a defined VM-instruction error"));
+    assert!(entry_failure(8)
+        .description
+        .contains("invalid host-state field"));
+    assert!(entry_failure(0)
+        .description
+        .contains("not a defined VM-instruction error"));
     assert_eq!(entry_failure(u64::MAX).kind, "svm_vmexit_invalid");
     assert_eq!(entry_failure(0x1234_5678_9abc).kind, "unknown");
 }

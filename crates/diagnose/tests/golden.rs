@@ -18,9 +18,22 @@ fn render(text: &str) -> String {
         Ok(dumps) => {
             for (i, d) in dumps.iter().enumerate() {
                 let g = diagnose(d, None, &DiagnoseOptions::default());
-                writeln!(out, "== dump {} (lines {}-{})", i + 1, d.source.first_line, d.source.last_line).unwrap();
+                writeln!(
+                    out,
+                    "== dump {} (lines {}-{})",
+                    i + 1,
+                    d.source.first_line,
+                    d.source.last_line
+                )
+                .unwrap();
                 writeln!(out, "verdict: {}", g.verdict).unwrap();
-                writeln!(out, "confidence: {} ({})", g.confidence.level.as_str(), g.confidence.reason).unwrap();
+                writeln!(
+                    out,
+                    "confidence: {} ({})",
+                    g.confidence.level.as_str(),
+                    g.confidence.reason
+                )
+                .unwrap();
                 writeln!(out, "class: {}", g.classification.class).unwrap();
                 let ids: Vec<&str> = g.known_issues.iter().map(|k| k.id).collect();
                 writeln!(out, "known issues: {}", ids.join(", ")).unwrap();
@@ -63,8 +76,14 @@ fn check_dir(corpus: &str, pattern: fn(&str) -> bool, golden_prefix: &str) -> Ve
         }
         match std::fs::read_to_string(&golden) {
             Ok(want) if want == got => {}
-            Ok(want) => failures.push(format!("{}: differs\n--- want\n{want}\n--- got\n{got}", golden.display())),
-            Err(_) => failures.push(format!("{}: missing (bless with KVMTRIAGE_BLESS=1)", golden.display())),
+            Ok(want) => failures.push(format!(
+                "{}: differs\n--- want\n{want}\n--- got\n{got}",
+                golden.display()
+            )),
+            Err(_) => failures.push(format!(
+                "{}: missing (bless with KVMTRIAGE_BLESS=1)",
+                golden.display()
+            )),
         }
     }
     failures
@@ -78,7 +97,11 @@ fn corpus_real_goldens() {
 
 #[test]
 fn corpus_qemu_real_goldens() {
-    let f = check_dir("corpus/qemu-real", |n| n.ends_with(".stderr") || n.ends_with(".log"), "qemu-real-");
+    let f = check_dir(
+        "corpus/qemu-real",
+        |n| n.ends_with(".stderr") || n.ends_with(".log"),
+        "qemu-real-",
+    );
     assert!(f.is_empty(), "{}", f.join("\n"));
 }
 
@@ -94,10 +117,17 @@ fn every_real_qemu_dump_gets_a_verdict() {
             continue;
         }
         let text = std::fs::read_to_string(&p).unwrap();
-        let Ok(dumps) = kvmtriage_dump::read(&text) else { continue };
+        let Ok(dumps) = kvmtriage_dump::read(&text) else {
+            continue;
+        };
         for d in dumps {
             let g = diagnose(&d, None, &DiagnoseOptions::default());
-            assert!(g.verdict.ends_with('.') && g.verdict.len() > 40, "{}: {}", p.display(), g.verdict);
+            assert!(
+                g.verdict.ends_with('.') && g.verdict.len() > 40,
+                "{}: {}",
+                p.display(),
+                g.verdict
+            );
             assert!(!g.evidence.is_empty());
             assert!(!g.next_steps.is_empty());
             seen += 1;

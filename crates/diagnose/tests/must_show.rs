@@ -15,25 +15,60 @@ fn origin_dump_eperm_wrmsr_0x838_weighs_the_mce_entries_and_rules_them_out() {
     assert_eq!((e.number, e.name), (Some(1), Some("EPERM")));
     assert_eq!(c.instruction.as_ref().unwrap().mnemonic, "wrmsr");
     let m = c.msr.as_ref().unwrap();
-    assert_eq!((m.index.as_str(), m.value.as_deref(), m.write), ("0x838", Some("0x7213cc9"), true));
+    assert_eq!(
+        (m.index.as_str(), m.value.as_deref(), m.write),
+        ("0x838", Some("0x7213cc9"), true)
+    );
     assert!(m.mce.is_none(), "0x838 is not an MCE MSR");
     assert_eq!(format!("{:?}", c.mode), "Some(Long64)");
 
     // Verdict: EPERM = negative return from an exit handler, WRMSR to 0x838 named as trigger.
-    assert!(d.verdict.starts_with("KVM_RUN failed with EPERM (a KVM exit handler returned a negative value"), "{}", d.verdict);
-    assert!(d.verdict.contains("WRMSR") && d.verdict.contains("ECX=0x838"), "{}", d.verdict);
+    assert!(
+        d.verdict
+            .starts_with("KVM_RUN failed with EPERM (a KVM exit handler returned a negative value"),
+        "{}",
+        d.verdict
+    );
+    assert!(
+        d.verdict.contains("WRMSR") && d.verdict.contains("ECX=0x838"),
+        "{}",
+        d.verdict
+    );
     assert!(d.verdict.contains("not an MCE MSR"), "{}", d.verdict);
-    assert!(d.verdict.contains("exact cause is not known"), "{}", d.verdict);
+    assert!(
+        d.verdict.contains("exact cause is not known"),
+        "{}",
+        d.verdict
+    );
     assert_eq!(ids(&d), ["negative-msr-return-eperm"]);
     assert_eq!(d.confidence.level, Level::Medium);
 
     // The set_msr_mce entries are weighed and reported as not applying, with the reason.
-    for id in ["mce-ctl-bit0-clear-eperm", "mce-ctl-illegal-value-eperm", "mce-status-nonzero-eperm"] {
-        let r = d.ruled_out.iter().find(|r| r.id == id).unwrap_or_else(|| panic!("{id} not weighed"));
-        assert!(r.why.starts_with("MSR 0x838 (IA32_X2APIC_INIT_COUNT) is not an MCE bank"), "{id}: {}", r.why);
-        assert!(d.evidence.iter().any(|l| l.starts_with(&format!("ruled out {id}: MSR 0x838"))));
+    for id in [
+        "mce-ctl-bit0-clear-eperm",
+        "mce-ctl-illegal-value-eperm",
+        "mce-status-nonzero-eperm",
+    ] {
+        let r = d
+            .ruled_out
+            .iter()
+            .find(|r| r.id == id)
+            .unwrap_or_else(|| panic!("{id} not weighed"));
+        assert!(
+            r.why
+                .starts_with("MSR 0x838 (IA32_X2APIC_INIT_COUNT) is not an MCE bank"),
+            "{id}: {}",
+            r.why
+        );
+        assert!(d
+            .evidence
+            .iter()
+            .any(|l| l.starts_with(&format!("ruled out {id}: MSR 0x838"))));
     }
-    assert!(d.next_steps.iter().any(|s| s.contains("kvm.ignore_msrs=1 does not help")));
+    assert!(d
+        .next_steps
+        .iter()
+        .any(|s| s.contains("kvm.ignore_msrs=1 does not help")));
 }
 
 #[test]
@@ -42,7 +77,10 @@ fn mc1_ctl_bit0_clear_from_32_bit_guest_is_the_set_msr_mce_bug_with_both_fixes()
     let c = &d.classification;
     assert_eq!(format!("{:?}", c.mode), "Some(Protected32)");
     let m = c.msr.as_ref().unwrap();
-    assert_eq!((m.index.as_str(), m.name.as_deref(), m.value.as_deref()), ("0x404", Some("IA32_MC1_CTL"), Some("0xfffffffffffffffe")));
+    assert_eq!(
+        (m.index.as_str(), m.name.as_deref(), m.value.as_deref()),
+        ("0x404", Some("IA32_MC1_CTL"), Some("0xfffffffffffffffe"))
+    );
     let mce = m.mce.as_ref().unwrap();
     assert_eq!(mce.bank, 1);
     assert!(mce.up_to_5_9.contains("#GP"));
@@ -52,14 +90,26 @@ fn mc1_ctl_bit0_clear_from_32_bit_guest_is_the_set_msr_mce_bug_with_both_fixes()
     let k = &d.known_issues[0];
     assert_eq!(k.id, "mce-ctl-bit0-clear-eperm");
     assert_eq!(k.kind, IssueKind::Bug);
-    assert_eq!(k.fixed_in.as_deref(), Some("6.0"));
+    assert_eq!(k.fixed_in, Some("6.0"));
     assert_eq!(k.commits, ["0471a7bd1bca", "2368048bf5c2", "7dffecaf4eab"]);
     assert_eq!(
-        k.affected.as_deref(),
+        k.affected,
         Some("5.10 up to (not including) 6.0; fixed in stable 5.10.137, 5.15.61, 5.18.18, 5.19.2")
     );
-    for needle in ["EPERM", "bit 0 clear", "0471a7bd1bca", "2368048bf5c2", "6.0", "5.15.61", "5.19.2"] {
-        assert!(d.verdict.contains(needle), "verdict lacks {needle}: {}", d.verdict);
+    for needle in [
+        "EPERM",
+        "bit 0 clear",
+        "0471a7bd1bca",
+        "2368048bf5c2",
+        "6.0",
+        "5.15.61",
+        "5.19.2",
+    ] {
+        assert!(
+            d.verdict.contains(needle),
+            "verdict lacks {needle}: {}",
+            d.verdict
+        );
     }
     assert_eq!(d.confidence.level, Level::High);
     assert!(ruled_out_ids(&d).contains(&"mce-ctl-illegal-value-eperm"));
@@ -70,12 +120,26 @@ fn mc1_ctl_bit0_clear_from_32_bit_guest_is_the_set_msr_mce_bug_with_both_fixes()
 fn mc1_ctl_0x1234_is_refused_by_every_kernel_eperm_before_the_fix_gp_after() {
     let d = diag("diagnose/mce-ctl-illegal-value-eperm/match.txt", None);
     let mce = d.classification.msr.as_ref().unwrap().mce.as_ref().unwrap();
-    assert_eq!(mce.up_to_5_9, "rejected: -1 from set_msr_mce(), turned into #GP in the guest");
-    assert_eq!(mce.from_5_10_before_fix, "rejected: -1 from set_msr_mce() fails KVM_RUN with EPERM (VM stops)");
-    assert_eq!(mce.with_fixes, "rejected: set_msr_mce() returns 1, #GP in the guest (2368048bf5c2)");
+    assert_eq!(
+        mce.up_to_5_9,
+        "rejected: -1 from set_msr_mce(), turned into #GP in the guest"
+    );
+    assert_eq!(
+        mce.from_5_10_before_fix,
+        "rejected: -1 from set_msr_mce() fails KVM_RUN with EPERM (VM stops)"
+    );
+    assert_eq!(
+        mce.with_fixes,
+        "rejected: set_msr_mce() returns 1, #GP in the guest (2368048bf5c2)"
+    );
     assert_eq!(ids(&d)[0], "mce-ctl-illegal-value-eperm");
     assert!(!ids(&d).contains(&"mce-ctl-bit0-clear-eperm"));
-    assert!(d.verdict.contains("0x1234 is not a legal IA32_MC1_CTL value on any kernel"), "{}", d.verdict);
+    assert!(
+        d.verdict
+            .contains("0x1234 is not a legal IA32_MC1_CTL value on any kernel"),
+        "{}",
+        d.verdict
+    );
     assert!(d.verdict.contains("refused everywhere"));
     assert!(d.verdict.contains("EPERM") && d.verdict.contains("#GP"));
 }
@@ -86,25 +150,48 @@ fn host_kernel_narrows_the_verdict() {
     let d = diag(f, Some("5.15.0-91-generic"));
     let k = &d.known_issues[0];
     assert_eq!(k.affects_host, Some(true));
-    assert!(d.verdict.contains("your kernel 5.15.0-91-generic is in the affected range"), "{}", d.verdict);
+    assert!(
+        d.verdict
+            .contains("your kernel 5.15.0-91-generic is in the affected range"),
+        "{}",
+        d.verdict
+    );
     assert!(d.verdict.contains("distribution kernel"), "{}", d.verdict);
-    assert!(d.verdict.contains("check its changelog for 0471a7bd1bca"), "{}", d.verdict);
+    assert!(
+        d.verdict.contains("check its changelog for 0471a7bd1bca"),
+        "{}",
+        d.verdict
+    );
 
     let d = diag(f, Some("5.15.61"));
     assert_eq!(d.known_issues[0].affects_host, Some(false));
-    assert!(d.verdict.contains("your kernel 5.15.61 has the fix (stable 5.15.61)"), "{}", d.verdict);
+    assert!(
+        d.verdict
+            .contains("your kernel 5.15.61 has the fix (stable 5.15.61)"),
+        "{}",
+        d.verdict
+    );
 
     let d = diag(f, Some("5.19.1"));
     assert_eq!(d.known_issues[0].affects_host, Some(true));
 
     let d = diag(f, Some("6.18.44-fc-v669"));
     assert_eq!(d.known_issues[0].affects_host, Some(false));
-    assert!(d.verdict.contains("your kernel 6.18.44-fc-v669 has the fix (upstream 6.0)"), "{}", d.verdict);
+    assert!(
+        d.verdict
+            .contains("your kernel 6.18.44-fc-v669 has the fix (upstream 6.0)"),
+        "{}",
+        d.verdict
+    );
     assert!(!d.verdict.contains("distribution kernel"));
 
     let d = diag(f, Some("4.18.0-513.el8.x86_64"));
     assert_eq!(d.known_issues[0].affects_host, Some(false));
-    assert!(d.verdict.contains("predates the affected range"), "{}", d.verdict);
+    assert!(
+        d.verdict.contains("predates the affected range"),
+        "{}",
+        d.verdict
+    );
     assert!(d.verdict.contains("distribution kernel"), "{}", d.verdict);
 
     // Without a host kernel: no affects_host field, the range is named instead.
@@ -112,12 +199,19 @@ fn host_kernel_narrows_the_verdict() {
     assert_eq!(d.known_issues[0].affects_host, None);
     let json = serde_json::to_value(&d).unwrap();
     assert!(json["known_issues"][0].get("affects_host").is_none());
-    assert!(d.verdict.contains("affected kernels: 5.10 up to (not including) 6.0"));
+    assert!(d
+        .verdict
+        .contains("affected kernels: 5.10 up to (not including) 6.0"));
 }
 
 #[test]
 fn issues_affecting_uses_version_ranges_and_backports() {
-    let ids_for = |v: &str| -> Vec<&str> { issues_affecting(&KernelVersion::parse(v).unwrap()).iter().map(|i| i.id).collect() };
+    let ids_for = |v: &str| -> Vec<&str> {
+        issues_affecting(&KernelVersion::parse(v).unwrap())
+            .iter()
+            .map(|i| i.id)
+            .collect()
+    };
     let k = ids_for("5.15.0-91-generic");
     assert!(k.contains(&"mce-ctl-bit0-clear-eperm") && k.contains(&"mce-status-nonzero-eperm"));
     assert!(k.contains(&"negative-msr-return-eperm"));
@@ -138,15 +232,29 @@ fn entry_failed_0x80000021_runs_the_guest_state_checks() {
     assert!(g.evaluated);
     assert!(g.checks_run >= 25, "{}", g.checks_run);
     assert_eq!(g.definite().count(), 0, "{:?}", g.failures);
-    assert!(g.big_real_mode.is_empty(), "the reset CS is not reported as big real mode");
+    assert!(
+        g.big_real_mode.is_empty(),
+        "the reset CS is not reported as big real mode"
+    );
     // Real mode needs unrestricted guest: reported as conditional.
-    assert!(g.failures.iter().any(|f| f.check.starts_with("CR0.PE and CR0.PG must be 1") && f.condition.is_some()));
+    assert!(g
+        .failures
+        .iter()
+        .any(|f| f.check.starts_with("CR0.PE and CR0.PG must be 1") && f.condition.is_some()));
     assert_eq!(ids(&d)[0], "vmx-reset-with-stale-nested-state");
-    assert!(d.verdict.contains("every guest-state check the dump allows passes"), "{}", d.verdict);
+    assert!(
+        d.verdict
+            .contains("every guest-state check the dump allows passes"),
+        "{}",
+        d.verdict
+    );
     let ef = d.classification.entry_failure.as_ref().unwrap();
     assert_eq!(ef.kind, "vmx_failed_entry");
     let er = ef.exit_reason.as_ref().unwrap();
-    assert_eq!((er.basic, er.name, er.failed_entry), (33, Some("INVALID_STATE"), true));
+    assert_eq!(
+        (er.basic, er.name, er.failed_entry),
+        (33, Some("INVALID_STATE"), true)
+    );
 
     // 054: only three register lines: the checks cannot run, and the dump says why.
     let d = diag("corpus/real/054.txt", None);
@@ -159,7 +267,17 @@ fn entry_failed_0x80000021_runs_the_guest_state_checks() {
     let d = diag("diagnose/vmx-invalid-guest-state/match.txt", None);
     let g = d.classification.guest_state.as_ref().unwrap();
     let failed: Vec<&str> = g.definite().map(|f| f.check.as_str()).collect();
-    assert_eq!(failed, ["TR type must be 11 (busy 32/64-bit TSS), or 3 (busy 16-bit TSS) outside IA-32e mode"]);
-    assert!(g.failures[0].section.contains("§28.3.1.2") && g.failures[0].section.contains("27.3.1.2"));
-    assert!(d.verdict.contains("fails 1 VMX guest-state check, first: TR type must be 11"), "{}", d.verdict);
+    assert_eq!(
+        failed,
+        ["TR type must be 11 (busy 32/64-bit TSS), or 3 (busy 16-bit TSS) outside IA-32e mode"]
+    );
+    assert!(
+        g.failures[0].section.contains("§28.3.1.2") && g.failures[0].section.contains("27.3.1.2")
+    );
+    assert!(
+        d.verdict
+            .contains("fails 1 VMX guest-state check, first: TR type must be 11"),
+        "{}",
+        d.verdict
+    );
 }

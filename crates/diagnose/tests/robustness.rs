@@ -5,20 +5,27 @@ use kvmtriage_diagnose::{diagnose, diagnose_facts, DiagnoseOptions, KernelVersio
 use proptest::prelude::*;
 
 fn seg() -> impl Strategy<Value = Option<Segment>> {
-    proptest::option::of((any::<u16>(), any::<u64>(), any::<u32>(), any::<u32>()).prop_map(|(selector, base, limit, attrs)| Segment {
-        selector,
-        base,
-        limit,
-        attrs: attrs & 0x00f0_ff00,
-    }))
+    proptest::option::of(
+        (any::<u16>(), any::<u64>(), any::<u32>(), any::<u32>()).prop_map(
+            |(selector, base, limit, attrs)| Segment {
+                selector,
+                base,
+                limit,
+                attrs: attrs & 0x00f0_ff00,
+            },
+        ),
+    )
 }
 
 fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
-        (proptest::option::of(0i32..200), "[a-zA-Z ]{0,30}").prop_map(|(errno, message)| Event::RunFailed { errno, message }),
-        (0u32..8, proptest::collection::vec(any::<u64>(), 0..12)).prop_map(|(suberror, data)| Event::InternalError { suberror, data }),
+        (proptest::option::of(0i32..200), "[a-zA-Z ]{0,30}")
+            .prop_map(|(errno, message)| Event::RunFailed { errno, message }),
+        (0u32..8, proptest::collection::vec(any::<u64>(), 0..12))
+            .prop_map(|(suberror, data)| Event::InternalError { suberror, data }),
         any::<u64>().prop_map(|hardware_reason| Event::EntryFailed { hardware_reason }),
-        (0u32..40, any::<u64>()).prop_map(|(vector, error_code)| Event::ExceptionExit { vector, error_code }),
+        (0u32..40, any::<u64>())
+            .prop_map(|(vector, error_code)| Event::ExceptionExit { vector, error_code }),
         Just(Event::TripleFault),
         Just(Event::None),
     ]
