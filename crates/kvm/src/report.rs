@@ -173,6 +173,8 @@ impl From<&CodeWindow> for CodeJson {
 /// Everything `kvmtriage repro` reports.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
+    /// Version of this JSON shape (docs/repro.md); bumped on incompatible changes.
+    pub schema_version: u32,
     /// Scenario name, or `guest:<file>` for a user image.
     pub guest: String,
     /// Boot mode: "16", "32" or "64".
@@ -263,6 +265,7 @@ impl Report {
         let (exit_reason, exit_reason_code) =
             exit_reason_of(&result.outcome, result.fatal_msr.as_ref());
         Self {
+            schema_version: 1,
             guest,
             mode,
             kvm_model,
