@@ -87,6 +87,12 @@ fn origin_x2apic_timer(a: &mut CodeAssembler) -> AsmResult {
     let mut write_msr = a.create_label();
     let mut again = a.create_label();
     print(a, "origin-x2apic-timer: programming the x2APIC timer\n")?;
+    // Like a 64-bit Linux kernel: null ES/DS/FS/GS (only CS and SS matter in long mode).
+    a.xor(eax, eax)?;
+    a.mov(ds, ax)?;
+    a.mov(es, ax)?;
+    a.mov(fs, ax)?;
+    a.mov(gs, ax)?;
     // Register values of the origin note's dump where they are not pointers.
     a.mov(r8, 0x96ec_b9b4u64)?;
     a.mov(r9, 5u64)?;
