@@ -171,8 +171,22 @@ pub struct Insn {
     pub mnemonic: String,
     /// Intel-syntax text, e.g. `xsave64 [rdi]`.
     pub text: String,
+    /// Instruction bytes; JSON: `"0f 30"`.
+    #[serde(serialize_with = "ser_bytes")]
     pub bytes: Vec<u8>,
     pub class: Option<InsnClass>,
+}
+
+fn ser_bytes<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    let mut out = String::with_capacity(b.len() * 3);
+    for (i, x) in b.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push(char::from(b"0123456789abcdef"[usize::from(x >> 4)]));
+        out.push(char::from(b"0123456789abcdef"[usize::from(x & 15)]));
+    }
+    s.serialize_str(&out)
 }
 
 /// An MSR access at RIP (WRMSR/RDMSR), with ECX and EDX:EAX from the dump.
