@@ -449,8 +449,10 @@ fn finish_listing(
     analysis: &mut CodeAnalysis,
     notes: &mut Vec<String>,
 ) {
-    let mut text = String::new();
     let mut pos = start_rel;
+    analysis
+        .listing
+        .reserve(known.len().saturating_sub(start_rel) / 3 + 2);
     let mut fault_instr: Option<(Instruction, bool, usize)> = None;
     while pos < known.len() {
         let d = memo.get(pos);
@@ -468,9 +470,9 @@ fn finish_listing(
                 (1, false, "(bad)".to_string())
             }
         } else {
-            text.clear();
+            let mut text = String::with_capacity(40);
             fmt.format(&instr, &mut text);
-            (instr.len(), true, text.clone())
+            (instr.len(), true, text)
         };
         let len = len.max(1).min(known.len() - pos);
         if is_fault {
