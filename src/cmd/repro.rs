@@ -132,16 +132,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let stderr = std::io::stderr();
     let mut log = |line: &str| {
         if !quiet {
-            let _ = writeln!(stderr.lock(), "kvmtriage: {line}");
+            // Guest output keeps its own prefix; everything else is the VMM's log.
+            if line.starts_with("guest console: ") {
+                let _ = writeln!(stderr.lock(), "{line}");
+            } else {
+                let _ = writeln!(stderr.lock(), "kvmtriage: {line}");
+            }
         }
     };
     let (report, result) = kvmtriage_kvm::reproduce(&request, &mut log)?;
-    if !quiet && !report.console.is_empty() {
-        let mut err = stderr.lock();
-        for line in report.console.lines() {
-            let _ = writeln!(err, "guest console: {line}");
-        }
-    }
     let mut stdout = std::io::stdout().lock();
     match args.format {
         Format::Text => write!(stdout, "{}", report.to_text(&result.state, &result.code))?,

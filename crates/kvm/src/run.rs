@@ -436,7 +436,17 @@ pub fn run(
         let msr_exit = match exit {
             VcpuExit::IoOut(port, data) => match port {
                 ports::CONSOLE => {
-                    console.extend_from_slice(data);
+                    for &byte in data.iter() {
+                        console.push(byte);
+                        if byte == b'\n' {
+                            let start = console[..console.len() - 1]
+                                .iter()
+                                .rposition(|&b| b == b'\n')
+                                .map_or(0, |p| p + 1);
+                            let line = String::from_utf8_lossy(&console[start..console.len() - 1]);
+                            log(&format!("guest console: {line}"));
+                        }
+                    }
                     continue;
                 }
                 ports::EXCEPTION => {
@@ -606,6 +616,13 @@ pub fn run(
         machine.vcpu.set_kvm_immediate_exit(0);
     }
     drop(watchdog);
+    if let Some(tail) = console
+        .rsplit(|&b| b == b'\n')
+        .next()
+        .filter(|t| !t.is_empty())
+    {
+        log(&format!("guest console: {}", String::from_utf8_lossy(tail)));
+    }
     let state = CpuState::capture(&machine.vcpu)?;
     let code = CodeWindow::read(&state, &machine.mem);
     Ok(RunResult {
