@@ -297,6 +297,16 @@ fn user_guest_images() {
     assert_eq!(v["mode"], "16");
     assert!(String::from_utf8_lossy(&out.stderr).contains("guest console: A"));
 
+    let clash = repro(&["--guest", path, "--mode", "64", "--load", "0x1ff8"]);
+    assert_eq!(clash.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&clash.stderr).contains(
+            "image at [0x1ff8, 0x2000) overlaps the VMM's page tables at [0x1000, 0x7000)"
+        ),
+        "{}",
+        String::from_utf8_lossy(&clash.stderr)
+    );
+
     let missing = repro(&["--guest", "/nonexistent/guest.bin", "--mode", "32"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr)

@@ -122,6 +122,18 @@ pub fn prepare(request: &Request) -> Result<(Machine, MsrPolicy)> {
                     "real-mode entry {entry:#x} is above 1 MiB"
                 )));
             }
+            let end = load.saturating_add(bytes.len() as u64);
+            if let Some((start, stop, what)) = mode
+                .reserved_ranges()
+                .iter()
+                .find(|(start, stop, _)| *load < *stop && end > *start)
+            {
+                return Err(Error::Guest(format!(
+                    "image at [{load:#x}, {end:#x}) overlaps the VMM's {what} at [{start:#x}, {stop:#x}) in {}-bit mode; load it elsewhere (default {:#x})",
+                    mode.bitness(),
+                    machine::layout::CODE
+                )));
+            }
             machine.load(*load, bytes)?;
             machine.reset_cpu(*entry, machine::layout::STACK_TOP)?;
         }

@@ -66,6 +66,38 @@ pub enum CpuMode {
 }
 
 impl CpuMode {
+    /// Guest-physical ranges `[start, end)` the VMM's boot structures occupy in this mode
+    /// (a user image must not overlap them).
+    pub fn reserved_ranges(self) -> &'static [(u64, u64, &'static str)] {
+        match self {
+            CpuMode::Real => &[
+                (layout::IVT, layout::IVT + 0x400, "interrupt vector table"),
+                (
+                    layout::HANDLERS,
+                    layout::HANDLERS + 0x1000,
+                    "exception handlers",
+                ),
+            ],
+            CpuMode::Protected => &[
+                (layout::GDT, layout::TSS + 0x68, "GDT and TSS"),
+                (
+                    layout::IDT,
+                    layout::HANDLERS + 0x1000,
+                    "IDT and exception handlers",
+                ),
+            ],
+            CpuMode::Long => &[
+                (layout::GDT, layout::TSS + 0x68, "GDT and TSS"),
+                (layout::PML4, layout::IDT, "page tables"),
+                (
+                    layout::IDT,
+                    layout::HANDLERS + 0x1000,
+                    "IDT and exception handlers",
+                ),
+            ],
+        }
+    }
+
     /// Code size in bits (16, 32, 64).
     pub fn bitness(self) -> u32 {
         match self {
