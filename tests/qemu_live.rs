@@ -16,7 +16,7 @@ mod guest;
 mod qemu;
 
 use guest::{Guest, Mode, Scenario};
-use qemu::{Accel, Vm, VmConfig};
+use qemu::{Accel, Boot, Vm, VmConfig};
 use serde_json::Value;
 
 /// Whether this test can run; prints why not.
@@ -69,6 +69,20 @@ fn dumps(analysis: &Value) -> Vec<Value> {
     analysis["dumps"].as_array().expect("dumps array").to_vec()
 }
 
+/// kvmtriage's CPU mode must be the mode the guest put the vCPU in.
+fn assert_mode(dump: &Value, mode: Mode, what: &str) {
+    assert_eq!(
+        value(dump, "/mode/bits"),
+        mode.bits(),
+        "{what}: mode bits ({mode:?})"
+    );
+    assert_eq!(
+        value(dump, "/mode/kind"),
+        mode.kind(),
+        "{what}: mode kind ({mode:?})"
+    );
+}
+
 /// Register values the guest loaded must be the values kvmtriage read.
 fn assert_registers(dump: &Value, expected: &[(&str, u64)], what: &str) {
     for (name, want) in expected {
@@ -83,12 +97,7 @@ fn assert_registers(dump: &Value, expected: &[(&str, u64)], what: &str) {
 /// One dump of a vCPU the guest halted: mode, RIP after `hlt`, HLT=1, registers, no event.
 fn assert_halted(dump: &Value, guest: &Guest, what: &str) {
     assert_eq!(value(dump, "/event/kind"), "none", "{what}: event");
-    assert_eq!(
-        value(dump, "/mode/bits"),
-        guest.mode.bits(),
-        "{what}: mode bits (guest was put in {:?})",
-        guest.mode
-    );
+    assert_mode(dump, guest.mode, what);
     assert_eq!(
         linear_rip(dump),
         Addr(guest.expected_rip),
@@ -119,6 +128,12 @@ fn assert_tb_log(log: &str, guest: &Guest, what: &str) {
             value(d, "/mode/bits"),
             region.bitness,
             "{what}: dump {i} at {at:#x} ({}): mode bits",
+            region.name
+        );
+        assert_eq!(
+            value(d, "/mode/kind"),
+            region.kind_at(at),
+            "{what}: dump {i} at {at:#x} ({}): mode kind",
             region.name
         );
         assert!(
@@ -155,6 +170,12 @@ fn log_filter() -> String {
 // ---------------------------------------------------------------- (c)+(d) halt
 
 fn halt(accel: Accel, mode: Mode, test: &str) {
+    halt_booted(accel, mode, test, false);
+}
+
+/// `via_disk`: boot the image as a disk through SeaBIOS (boot sector + INT 13h) instead of
+/// through the guest's own firmware.
+fn halt_booted(accel: Accel, mode: Mode, test: &str, via_disk: bool) {
     if !can_run(test, accel) {
         return;
     }
@@ -164,7 +185,11 @@ fn halt(accel: Accel, mode: Mode, test: &str) {
     let mut vm = Vm::start(&VmConfig {
         name: test,
         accel,
-        firmware: &guest.firmware,
+        boot: if via_disk {
+            Boot::Disk(&guest.image)
+        } else {
+            Boot::Firmware(&guest.firmware)
+        },
         smp: 1,
         log_items: if tcg_log { "cpu" } else { "" },
         log_filter: tcg_log.then_some(filter),
@@ -213,6 +238,17 @@ fn halt_tcg_long64() {
     halt(Accel::Tcg, Mode::Long64, "halt_tcg_long64");
 }
 
+/// The boot-sector route: SeaBIOS loads sector 0, which loads the rest with INT 13h.
+#[test]
+fn halt_disk_boot_tcg_long64() {
+    halt_booted(Accel::Tcg, Mode::Long64, "halt_disk_boot_tcg_long64", true);
+}
+#[test]
+#[ignore = "SeaBIOS takes 6-10 s to boot under the nested KVM of the test machine; run with --ignored"]
+fn halt_disk_boot_kvm_long64() {
+    halt_booted(Accel::Kvm, Mode::Long64, "halt_disk_boot_kvm_long64", true);
+}
+
 // ---------------------------------------------------------------- (a) jump to no RAM
 
 /// KVM cannot fetch from a guest-physical address without a memslot: QEMU prints
@@ -225,7 +261,7 @@ fn no_ram(mode: Mode, test: &str) {
     let mut vm = Vm::start(&VmConfig {
         name: test,
         accel: Accel::Kvm,
-        firmware: &guest.firmware,
+        boot: Boot::Firmware(&guest.firmware),
         smp: 1,
         log_items: "",
         log_filter: None,
@@ -242,11 +278,7 @@ fn no_ram(mode: Mode, test: &str) {
         "none",
         "{test}: info registers event"
     );
-    assert_eq!(
-        value(d, "/mode/bits"),
-        mode.bits(),
-        "{test}: info registers mode"
-    );
+    assert_mode(d, mode, &format!("{test}: info registers"));
     assert_eq!(
         linear_rip(d),
         Addr(guest.expected_rip),
@@ -266,11 +298,7 @@ fn check_no_ram_stderr(stderr: &str, guest: &Guest, test: &str) {
         true,
         "{test}: emulation failure line"
     );
-    assert_eq!(
-        value(d, "/mode/bits"),
-        guest.mode.bits(),
-        "{test}: mode bits"
-    );
+    assert_mode(d, guest.mode, test);
     assert_eq!(
         linear_rip(d),
         Addr(guest::NO_RAM_ADDR),
@@ -317,7 +345,7 @@ fn null_idt_int3(accel: Accel, mode: Mode, test: &str) {
     let mut vm = Vm::start(&VmConfig {
         name: test,
         accel,
-        firmware: &guest.firmware,
+        boot: Boot::Firmware(&guest.firmware),
         smp: 1,
         log_items: if tcg_log { "int" } else { "" },
         log_filter: None,
@@ -332,7 +360,7 @@ fn null_idt_int3(accel: Accel, mode: Mode, test: &str) {
         assert_eq!(all.len(), 1, "{test}: one dump on stderr:\n{}", out.stderr);
         let d = &all[0];
         assert_eq!(value(d, "/event/kind"), "internal_error", "{test}: event");
-        assert_eq!(value(d, "/mode/bits"), mode.bits(), "{test}: mode bits");
+        assert_mode(d, mode, test);
         assert_eq!(
             linear_rip(d),
             Addr(int3_at),
@@ -383,11 +411,7 @@ fn null_idt_int3(accel: Accel, mode: Mode, test: &str) {
         "none",
         "{test}: info registers event"
     );
-    assert_eq!(
-        value(d, "/mode/bits"),
-        mode.bits(),
-        "{test}: info registers mode"
-    );
+    assert_mode(d, mode, &format!("{test}: info registers"));
     assert_eq!(value(d, "/state/hlt"), 0, "{test}: not halted");
     assert_registers(d, &guest.registers, test);
     assert_eq!(
@@ -491,11 +515,7 @@ fn assert_int_log(log: &str, guest: &Guest, test: &str) {
         "{test}: one dump per logged exception at the int3"
     );
     for (i, d) in at_int3.iter().enumerate() {
-        assert_eq!(
-            value(d, "/mode/bits"),
-            guest.mode.bits(),
-            "{test}: -d int dump {i}: mode"
-        );
+        assert_mode(d, guest.mode, &format!("{test}: -d int dump {i}"));
         assert!(
             !d["lazy_flags"].is_null(),
             "{test}: -d int dump {i}: CCS/CCD/CCO"
@@ -547,7 +567,7 @@ fn smp2(accel: Accel, test: &str) {
     let mut vm = Vm::start(&VmConfig {
         name: test,
         accel,
-        firmware: &guest.firmware,
+        boot: Boot::Firmware(&guest.firmware),
         smp: 2,
         log_items: "",
         log_filter: None,
@@ -572,6 +592,7 @@ fn smp2(accel: Accel, test: &str) {
         16,
         "{what}: the AP runs the real-mode trampoline"
     );
+    assert_eq!(value(d, "/mode/kind"), "real", "{what}: mode kind");
     assert_eq!(
         hex(&value(d, "/segments/cs/base")),
         ap.cs_base,

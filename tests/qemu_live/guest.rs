@@ -3,9 +3,10 @@
 //! The guest is its own firmware (`-bios`): QEMU maps the 64 KiB ROM below 4 GiB and aliases it
 //! at 0xf0000; the vCPU starts at the reset vector (F000:FFF0), where a far jump leads to a
 //! loader that copies the guest image to 0x7c00 and jumps there with DL=0x80, as a BIOS does
-//! with a boot sector. (Booting the same image as a disk through SeaBIOS works too, but
-//! SeaBIOS needs 6-10 s per boot under the nested KVM of the test machine, against 0.2 s under
-//! TCG; see docs/qemu-live-tests.md.)
+//! with a boot sector. The same image is also a bootable disk: its first sector is a boot sector
+//! (0x55aa) that loads the remaining sectors with INT 13h when a real BIOS (SeaBIOS) booted it.
+//! The firmware route is the default because SeaBIOS needs 6-10 s per boot under the nested KVM
+//! of the test machine (0.2 s under TCG); see docs/qemu-live-tests.md.
 //!
 //! The image's first 512 bytes are a real-mode entry that either runs the scenario in real mode
 //! or switches to 32-bit protected mode and, for long mode, on to 64-bit mode with identity
@@ -66,6 +67,11 @@ const ICR_STARTUP: u32 = 0x0000_4600;
 const DEBUGCON_PORT: u32 = 0xe9;
 /// Printed on the debug console once the guest is about to halt.
 pub const READY_TEXT: &str = "READY";
+/// Last 4 bytes of the image: tells the entry code that the whole image is in RAM already.
+const IMAGE_MAGIC: u32 = 0x4b56_5447; // "GTVK"
+/// Printed on the debug console if INT 13h could not load the image.
+pub const BOOT_FAILED_MARK: u8 = b'!';
+
 /// Firmware size: QEMU wants a multiple of 64 KiB; 64 KiB is aliased at 0xf0000..0xfffff.
 const ROM_SIZE: usize = 0x10000;
 /// Real-mode segment of the ROM alias below 1 MiB.
@@ -84,6 +90,15 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// kvmtriage's `mode.kind` for this mode.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Mode::Real16 => "real",
+            Mode::Protected32 => "protected32",
+            Mode::Long64 => "long64",
+        }
+    }
+
     pub fn bits(self) -> u32 {
         match self {
             Mode::Real16 => 16,
@@ -139,6 +154,21 @@ pub struct CodeRegion {
     pub end: u64,
     /// Linear address of every instruction (and `db` run) the assembler emitted.
     pub instruction_starts: Vec<u64>,
+    /// CPU mode kind (kvmtriage's `mode.kind` names) from each address on: a region can change
+    /// mode mid-way (CR0.PE set while CS is still a real-mode segment: `protected16`; paging on
+    /// with EFER.LME while CS is 32-bit: `compat32`).
+    pub kinds: Vec<(u64, &'static str)>,
+}
+
+impl CodeRegion {
+    /// The mode kind the CPU is in when it executes the instruction at `address`.
+    pub fn kind_at(&self, address: u64) -> &'static str {
+        self.kinds
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= address)
+            .map_or("?", |(_, kind)| kind)
+    }
 }
 
 impl Guest {
@@ -368,7 +398,23 @@ pub fn build(mode: Mode, scenario: Scenario, start_ap: bool) -> Result<Guest, Ic
     boot.mov(es, ax)?;
     boot.mov(ss, ax)?;
     boot.mov(sp, LOAD_ADDR as u32)?;
+    // Booted from disk by a BIOS only this sector is in RAM: read the rest with INT 13h AH=02h
+    // (CHS 0/0/2 onwards to 0000:7e00; DL still holds the boot drive). Loaded by our firmware the
+    // whole image is there already, which the magic in its last 4 bytes shows.
+    let mut loaded = boot.create_label();
+    let mut load_failed = boot.create_label();
+    boot.cmp(dword_ptr(IMAGE_END - 4), IMAGE_MAGIC)?;
+    boot.je(loaded)?;
+    boot.mov(ax, 0x0200 | ((IMAGE_END - LOAD_ADDR) / 512 - 1) as u32)?;
+    boot.mov(cx, 0x0002u32)?;
+    boot.xor(dh, dh)?;
+    boot.mov(bx, DATA_ADDR as u32)?;
+    boot.int(0x13)?;
+    boot.jc(load_failed)?;
+    boot.set_label(&mut loaded)?;
+    boot.nop()?;
     let mut boot_labels = Vec::new();
+    let mut pe_on_index = None;
     if mode == Mode::Real16 {
         if let Some(l) = emit_scenario(&mut boot, mode, scenario, &regs)? {
             boot_labels.push(l);
@@ -383,8 +429,15 @@ pub fn build(mode: Mode, scenario: Scenario, start_ap: bool) -> Result<Guest, Ic
         boot.mov(eax, cr0)?;
         boot.or(eax, 1)?;
         boot.mov(cr0, eax)?;
+        let mut pe_on = boot.create_label();
+        boot.set_label(&mut pe_on)?;
         far_jump(&mut boot, true, CODE32_ADDR as u32, SEL_CODE32)?;
+        boot_labels.push(pe_on);
+        pe_on_index = Some(boot_labels.len() - 1);
     }
+    boot.set_label(&mut load_failed)?;
+    boot.mov(al, u32::from(BOOT_FAILED_MARK))?;
+    boot.out(DEBUGCON_PORT, al)?;
     let mut stop = boot.create_label();
     boot.set_label(&mut stop)?;
     boot.hlt()?;
@@ -399,6 +452,7 @@ pub fn build(mode: Mode, scenario: Scenario, start_ap: bool) -> Result<Guest, Ic
     // ---- 32-bit code ----
     let mut c32 = CodeAssembler::new(32)?;
     let mut c32_labels = Vec::new();
+    let mut pg_on_index = None;
     c32.mov(ax, u32::from(SEL_DATA))?;
     c32.mov(ds, ax)?;
     c32.mov(es, ax)?;
@@ -441,7 +495,11 @@ pub fn build(mode: Mode, scenario: Scenario, start_ap: bool) -> Result<Guest, Ic
         c32.mov(eax, cr0)?;
         c32.or(eax, 0x8000_0000u32 as i32)?; // PG
         c32.mov(cr0, eax)?;
+        let mut pg_on = c32.create_label();
+        c32.set_label(&mut pg_on)?;
         far_jump(&mut c32, false, CODE64_ADDR as u32, SEL_CODE64)?;
+        c32_labels.push(pg_on);
+        pg_on_index = Some(c32_labels.len() - 1);
     }
     let c32 = assemble(c32, CODE32_ADDR, &c32_labels)?;
     assert!(CODE32_ADDR + c32.bytes.len() as u64 <= CODE64_ADDR);
@@ -489,6 +547,7 @@ pub fn build(mode: Mode, scenario: Scenario, start_ap: bool) -> Result<Guest, Ic
     put(CODE32_ADDR, &c32.bytes);
     put(CODE64_ADDR, &c64.bytes);
     put(AP_ADDR, &tramp.bytes);
+    put(IMAGE_END - 4, &IMAGE_MAGIC.to_le_bytes());
     let firmware = firmware(&image)?;
 
     let expected_rip = match expected_label_region {
@@ -497,20 +556,37 @@ pub fn build(mode: Mode, scenario: Scenario, start_ap: bool) -> Result<Guest, Ic
         Some((2, i)) => c64.labels[i],
         _ => NO_RAM_ADDR,
     };
-    let region = |name, bitness, start: u64, a: &Assembled| CodeRegion {
+    let region = |name, bitness, start: u64, a: &Assembled, kinds| CodeRegion {
         name,
         bitness,
         start,
         end: start + a.bytes.len() as u64,
         instruction_starts: a.starts.clone(),
+        kinds,
     };
+    let mut boot_kinds = vec![(LOAD_ADDR, "real")];
+    boot_kinds.extend(pe_on_index.map(|i| (boot.labels[i], "protected16")));
+    let mut c32_kinds = vec![(CODE32_ADDR, "protected32")];
+    c32_kinds.extend(pg_on_index.map(|i| (c32.labels[i], "compat32")));
     let code = vec![
-        region("real-mode entry", 16, LOAD_ADDR, &boot),
-        region("32-bit code", 32, CODE32_ADDR, &c32),
-        region("64-bit code", 64, CODE64_ADDR, &c64),
+        region("real-mode entry", 16, LOAD_ADDR, &boot, boot_kinds),
+        region("32-bit code", 32, CODE32_ADDR, &c32, c32_kinds),
+        region(
+            "64-bit code",
+            64,
+            CODE64_ADDR,
+            &c64,
+            vec![(CODE64_ADDR, "long64")],
+        ),
         CodeRegion {
             instruction_starts: tramp.starts.iter().map(|s| s + AP_ADDR).collect(),
-            ..region("AP trampoline", 16, AP_ADDR, &tramp)
+            ..region(
+                "AP trampoline",
+                16,
+                AP_ADDR,
+                &tramp,
+                vec![(AP_ADDR, "real")],
+            )
         },
     ];
     Ok(Guest {

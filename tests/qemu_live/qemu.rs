@@ -77,11 +77,19 @@ impl Drop for TempDir {
     }
 }
 
+/// How the guest gets into RAM.
+#[derive(Clone, Copy)]
+pub enum Boot<'a> {
+    /// Our own `-bios` ROM: loads the image in a few instructions.
+    Firmware(&'a [u8]),
+    /// A raw IDE disk booted by QEMU's SeaBIOS (slow under nested KVM).
+    Disk(&'a [u8]),
+}
+
 pub struct VmConfig<'a> {
     pub name: &'a str,
     pub accel: Accel,
-    /// The `-bios` ROM (the guest loads itself from it).
-    pub firmware: &'a [u8],
+    pub boot: Boot<'a>,
     pub smp: u32,
     /// `-d` items (e.g. `cpu`, `int`); a log file is added with `-D` when non-empty.
     pub log_items: &'a str,
@@ -101,13 +109,26 @@ pub struct Vm {
     dir: TempDir,
     qmp: Qmp,
     pub name: String,
+    /// How long the guest may take to print READY (SeaBIOS boots are slow under nested KVM).
+    ready_timeout: Duration,
 }
 
 impl Vm {
     pub fn start(cfg: &VmConfig) -> Vm {
         let dir = TempDir::new(cfg.name);
-        let firmware = dir.path().join("guest.rom");
-        std::fs::write(&firmware, cfg.firmware).expect("write guest firmware");
+        let boot_args: Vec<String> = match cfg.boot {
+            Boot::Firmware(rom) => {
+                let path = dir.path().join("guest.rom");
+                std::fs::write(&path, rom).expect("write guest firmware");
+                vec!["-bios".into(), path.display().to_string()]
+            }
+            Boot::Disk(image) => {
+                let path = dir.path().join("disk.img");
+                std::fs::write(&path, image).expect("write disk image");
+                let drive = format!("file={},format=raw,if=ide", path.display());
+                vec!["-drive".into(), drive]
+            }
+        };
         let sock = dir.path().join("qmp.sock");
         let mut cmd = Command::new(QEMU);
         cmd.arg("-accel")
@@ -124,8 +145,7 @@ impl Vm {
             .args(["-smp", &cfg.smp.to_string()])
             // A triple fault pauses the VM (run state `shutdown`) instead of resetting it.
             .args(["-action", "reboot=shutdown,shutdown=pause"])
-            .arg("-bios")
-            .arg(&firmware)
+            .args(&boot_args)
             .arg("-debugcon")
             .arg(format!(
                 "file:{}",
@@ -164,6 +184,10 @@ impl Vm {
             dir,
             qmp,
             name: cfg.name.to_string(),
+            ready_timeout: match cfg.boot {
+                Boot::Firmware(_) => STEP_TIMEOUT,
+                Boot::Disk(_) => STEP_TIMEOUT * 3,
+            },
         }
     }
 
@@ -178,16 +202,22 @@ impl Vm {
 
     /// Waits until the guest printed READY on the debug console.
     pub fn wait_ready(&self) {
-        let deadline = Instant::now() + STEP_TIMEOUT;
+        let deadline = Instant::now() + self.ready_timeout;
         loop {
             let text = self.file("debugcon.txt");
             if text.contains(crate::guest::READY_TEXT) {
                 return;
             }
             assert!(
+                !text.contains(char::from(crate::guest::BOOT_FAILED_MARK)),
+                "{}: the boot sector could not load the image (INT 13h failed)",
+                self.name
+            );
+            assert!(
                 Instant::now() < deadline,
-                "{}: guest did not print READY within {STEP_TIMEOUT:?}; debugcon: {text:?}\nstderr:\n{}",
+                "{}: guest did not print READY within {:?}; debugcon: {text:?}\nstderr:\n{}",
                 self.name,
+                self.ready_timeout,
                 self.stderr()
             );
             std::thread::sleep(Duration::from_millis(20));
