@@ -434,3 +434,52 @@ fn runaway_guests_are_stopped() {
     assert_eq!(report.outcome, Outcome::ExitLimit { limit: 10 });
     assert_eq!(report.exits, 10);
 }
+
+/// Random bytes as guest code in every mode: whatever they do (fault, triple-fault, write over
+/// the page tables, spin, flood MMIO), the run ends within its limits and reports an outcome.
+#[test]
+fn random_guest_code_never_hangs_or_crashes() {
+    if !have_kvm() {
+        return;
+    }
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for mode in [
+        kvmtriage_kvm::CpuMode::Real,
+        kvmtriage_kvm::CpuMode::Protected,
+        kvmtriage_kvm::CpuMode::Long,
+    ] {
+        for _ in 0..12 {
+            let bytes: Vec<u8> = (0..4096).map(|_| next() as u8).collect();
+            let mut request = Request::new(
+                Guest::Image {
+                    name: "random".into(),
+                    bytes,
+                    mode,
+                    load: 0x10000,
+                    entry: 0x10000,
+                },
+                "linux-5.15".parse().unwrap(),
+                vec!["random:rate=0.3,seed=1=EPERM".parse().unwrap()],
+            );
+            request.limits.wall = Duration::from_millis(150);
+            request.limits.max_exits = 2000;
+            let start = Instant::now();
+            let (report, result) = reproduce(&request, &mut |_| {}).unwrap();
+            assert!(
+                start.elapsed() < Duration::from_secs(3),
+                "{mode:?}: {:?}",
+                report.outcome
+            );
+            assert!(report.exits <= 2000);
+            // The text report always renders.
+            let text = report.to_text(&result.state, &result.code);
+            assert!(text.contains("kvmtriage: exit record"));
+        }
+    }
+}
