@@ -83,6 +83,63 @@ fn assert_mode(dump: &Value, mode: Mode, what: &str) {
     );
 }
 
+/// Segment selectors, GDT, IDT, CR3 and EFER the guest set up, as kvmtriage read them.
+fn assert_system_state(dump: &Value, guest: &Guest, what: &str) {
+    let selector = |seg: &str| hex(&value(dump, &format!("/segments/{seg}/selector")));
+    let (cs, data) = match guest.mode {
+        Mode::Real16 => (0, 0),
+        Mode::Protected32 => (guest::SEL_CODE32, guest::SEL_DATA),
+        Mode::Long64 => (guest::SEL_CODE64, guest::SEL_DATA),
+    };
+    assert_eq!(selector("cs"), u64::from(cs), "{what}: CS selector");
+    for seg in ["ds", "es", "ss"] {
+        assert_eq!(selector(seg), u64::from(data), "{what}: {seg} selector");
+    }
+    if guest.mode != Mode::Real16 {
+        assert_eq!(
+            Addr(hex(&value(dump, "/gdt/base"))),
+            Addr(guest::GDT_ADDR),
+            "{what}: GDT base"
+        );
+        assert_eq!(
+            hex(&value(dump, "/gdt/limit")),
+            guest::GDT_LIMIT,
+            "{what}: GDT limit"
+        );
+    }
+    if guest.mode == Mode::Long64 {
+        assert_eq!(
+            Addr(hex(&value(dump, "/cr/cr3/value"))),
+            Addr(u64::from(guest::PML4_ADDR)),
+            "{what}: CR3"
+        );
+        let efer = hex(&value(dump, "/efer/value"));
+        assert_eq!(efer & 0x500, 0x500, "{what}: EFER.LME|LMA in {efer:#x}");
+        assert_eq!(value(dump, "/mode/paging"), "four_level", "{what}: paging");
+    } else {
+        assert_eq!(value(dump, "/mode/paging"), "none", "{what}: paging");
+    }
+    if guest.scenario == Scenario::NullIdtInt3 {
+        assert_eq!(
+            hex(&value(dump, "/idt/base")),
+            0,
+            "{what}: IDT base after lidt"
+        );
+        assert_eq!(
+            hex(&value(dump, "/idt/limit")),
+            0,
+            "{what}: IDT limit after lidt"
+        );
+    }
+}
+
+/// `info registers` on QEMU >= 7.1 starts with a `CPU#0` header: kvmtriage must take it.
+fn assert_cpu0_header(text: &str, dump: &Value, what: &str) {
+    if text.contains("CPU#0") {
+        assert_eq!(dump["cpu_index"], 0, "{what}: CPU#0 header");
+    }
+}
+
 /// Register values the guest loaded must be the values kvmtriage read.
 fn assert_registers(dump: &Value, expected: &[(&str, u64)], what: &str) {
     for (name, want) in expected {
@@ -105,6 +162,7 @@ fn assert_halted(dump: &Value, guest: &Guest, what: &str) {
     );
     assert_eq!(value(dump, "/state/hlt"), 1, "{what}: HLT flag");
     assert_registers(dump, &guest.registers, what);
+    assert_system_state(dump, guest, what);
 }
 
 /// `-d cpu` log: every per-TB dump must sit on an instruction the test assembled, and its mode
@@ -203,9 +261,7 @@ fn halt_booted(accel: Accel, mode: Mode, test: &str, via_disk: bool) {
         1,
         "{test}: one dump in `info registers`:\n{text}"
     );
-    if text.contains("CPU#0") {
-        assert_eq!(all[0]["cpu_index"], 0, "{test}: CPU#0 header");
-    }
+    assert_cpu0_header(&text, &all[0], test);
     assert_halted(&all[0], &guest, test);
     let out = vm.quit();
     if tcg_log {
@@ -273,6 +329,7 @@ fn no_ram(mode: Mode, test: &str) {
     let all = dumps(&qemu::explain(&regs_text));
     assert_eq!(all.len(), 1, "{test}: info registers");
     let d = &all[0];
+    assert_cpu0_header(&regs_text, d, test);
     assert_eq!(
         value(d, "/event/kind"),
         "none",
@@ -285,6 +342,7 @@ fn no_ram(mode: Mode, test: &str) {
         "{test}: info registers RIP"
     );
     assert_registers(d, &guest.registers[1..], test);
+    assert_system_state(d, &guest, test);
 }
 
 fn check_no_ram_stderr(stderr: &str, guest: &Guest, test: &str) {
@@ -319,6 +377,7 @@ fn check_no_ram_stderr(stderr: &str, guest: &Guest, test: &str) {
     );
     // eax/rax holds the jump target, the others the guest's pattern.
     assert_registers(d, &guest.registers[1..], test);
+    assert_system_state(d, guest, test);
 }
 
 #[test]
@@ -397,6 +456,7 @@ fn null_idt_int3(accel: Accel, mode: Mode, test: &str) {
             "{test}: fault address"
         );
         assert_registers(d, &guest.registers, test);
+        assert_system_state(d, &guest, test);
         assert_insn_bytes_in_extra_data(d, &guest, test);
     } else {
         assert_eq!(state, "shutdown");
@@ -406,6 +466,7 @@ fn null_idt_int3(accel: Accel, mode: Mode, test: &str) {
     let all = dumps(&qemu::explain(&regs_text));
     assert_eq!(all.len(), 1, "{test}: info registers:\n{regs_text}");
     let d = &all[0];
+    assert_cpu0_header(&regs_text, d, test);
     assert_eq!(
         value(d, "/event/kind"),
         "none",
@@ -414,6 +475,7 @@ fn null_idt_int3(accel: Accel, mode: Mode, test: &str) {
     assert_mode(d, mode, &format!("{test}: info registers"));
     assert_eq!(value(d, "/state/hlt"), 0, "{test}: not halted");
     assert_registers(d, &guest.registers, test);
+    assert_system_state(d, &guest, test);
     assert_eq!(
         linear_rip(d),
         Addr(int3_at),
@@ -521,6 +583,7 @@ fn assert_int_log(log: &str, guest: &Guest, test: &str) {
             "{test}: -d int dump {i}: CCS/CCD/CCO"
         );
         assert_registers(d, &guest.registers, &format!("{test} -d int dump {i}"));
+        assert_system_state(d, guest, &format!("{test} -d int dump {i}"));
     }
 }
 

@@ -32,6 +32,9 @@ use iced_x86::BlockEncoderOptions;
 /// Where the image starts in guest RAM (where a BIOS puts a boot sector).
 pub const LOAD_ADDR: u64 = 0x7c00;
 const DATA_ADDR: u64 = 0x7e00;
+/// The GDT sits at the start of the data area; 4 descriptors.
+pub const GDT_ADDR: u64 = DATA_ADDR;
+pub const GDT_LIMIT: u64 = 4 * 8 - 1;
 const GDTR_ADDR: u64 = DATA_ADDR + 0x20;
 /// Pseudo-descriptor with limit 0 and base 0: `lidt` from here makes every vector unusable.
 const NULL_IDTR_ADDR: u64 = DATA_ADDR + 0x30;
@@ -44,14 +47,14 @@ const AP_ADDR: u64 = 0x9000;
 const AP_SIPI_VECTOR: u32 = (AP_ADDR >> 12) as u32;
 /// End of the image in guest memory; a multiple of 512 bytes.
 const IMAGE_END: u64 = 0x9400;
-const PML4_ADDR: u32 = 0x10000;
+pub const PML4_ADDR: u32 = 0x10000;
 /// With `-m 64` nothing (RAM or device) answers at 256 MiB.
 pub const NO_RAM_ADDR: u64 = 0x1000_0000;
 
 /// GDT selectors (see `data_area`).
-const SEL_CODE32: u16 = 0x08;
-const SEL_DATA: u16 = 0x10;
-const SEL_CODE64: u16 = 0x18;
+pub const SEL_CODE32: u16 = 0x08;
+pub const SEL_DATA: u16 = 0x10;
+pub const SEL_CODE64: u16 = 0x18;
 
 /// xAPIC interrupt command register, default APIC base 0xfee00000 (SDM Vol. 3A §10.6.1).
 const APIC_ICR_LOW: u64 = 0xfee0_0300;
@@ -122,6 +125,7 @@ pub enum Scenario {
 /// Everything the tests know about a built guest, independently of QEMU.
 pub struct Guest {
     pub mode: Mode,
+    pub scenario: Scenario,
     /// Guest image; byte 0 sits at `LOAD_ADDR` in guest memory.
     pub image: Vec<u8>,
     /// The 64 KiB firmware (`-bios`) that loads `image` and jumps to it.
@@ -356,8 +360,9 @@ fn data_area() -> Vec<u8> {
         d[i * 8..i * 8 + 8].copy_from_slice(&desc.to_le_bytes());
     }
     let gdtr = (GDTR_ADDR - DATA_ADDR) as usize;
-    d[gdtr..gdtr + 2].copy_from_slice(&((gdt.len() * 8 - 1) as u16).to_le_bytes());
-    d[gdtr + 2..gdtr + 6].copy_from_slice(&(DATA_ADDR as u32).to_le_bytes());
+    assert_eq!(GDT_LIMIT as usize, gdt.len() * 8 - 1);
+    d[gdtr..gdtr + 2].copy_from_slice(&(GDT_LIMIT as u16).to_le_bytes());
+    d[gdtr + 2..gdtr + 6].copy_from_slice(&(GDT_ADDR as u32).to_le_bytes());
     // NULL_IDTR (10 bytes) and the AP flag stay zero.
     d
 }
@@ -591,6 +596,7 @@ pub fn build(mode: Mode, scenario: Scenario, start_ap: bool) -> Result<Guest, Ic
     ];
     Ok(Guest {
         mode,
+        scenario,
         image,
         firmware,
         expected_rip,
