@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::effect::{describe_effect, Effect};
 use crate::hex::{hex64, hex_bytes, hex_min};
+use crate::msrimm::MsrImm;
 use crate::state::MachineState;
 
 /// The code window from a dump: bytes with `None` for `??`, the marker position, and where it sits.
@@ -185,11 +186,30 @@ struct Decoded {
     instr: Instruction,
     /// The instruction runs past the readable bytes.
     no_more_bytes: bool,
+    /// iced-x86 rejects it, but it is an immediate-form RDMSR/WRMSRNS.
+    imm: Option<MsrImm>,
+}
+
+impl Decoded {
+    /// Bytes to advance: the instruction length, or 1 for an invalid byte.
+    fn step(&self) -> usize {
+        match self.imm {
+            Some(m) => m.len,
+            None if self.instr.is_invalid() => 1,
+            None => self.instr.len(),
+        }
+    }
+
+    fn is_invalid(&self) -> bool {
+        self.instr.is_invalid() && self.imm.is_none()
+    }
 }
 
 /// Decodes each offset of the readable range at most once.
 struct Memo<'a> {
     decoder: Decoder<'a>,
+    known: &'a [u8],
+    bitness: u32,
     table: Vec<Option<Decoded>>,
     window_ip: u64,
     first: usize,
@@ -200,6 +220,8 @@ impl<'a> Memo<'a> {
     fn new(bitness: u32, known: &'a [u8], window_ip: u64, first: usize, ip_mask: u64) -> Self {
         Memo {
             decoder: Decoder::with_ip(bitness, known, window_ip, DecoderOptions::NONE),
+            known,
+            bitness,
             table: vec![None; known.len()],
             window_ip,
             first,
@@ -223,9 +245,17 @@ impl<'a> Memo<'a> {
         } else {
             false
         };
+        let imm = if instr.is_invalid() {
+            self.known
+                .get(pos..)
+                .and_then(|b| crate::msrimm::decode(b, self.bitness))
+        } else {
+            None
+        };
         let d = Decoded {
             instr,
-            no_more_bytes,
+            no_more_bytes: no_more_bytes && imm.is_none(),
+            imm,
         };
         if let Some(slot) = self.table.get_mut(pos) {
             *slot = Some(d);
@@ -340,12 +370,10 @@ pub fn analyze_code(input: &CodeInput, state: &MachineState, opts: &CodeOptions)
             let mut invalid = 0;
             while pos < marker_rel {
                 let d = memo.get(pos);
-                if d.instr.is_invalid() {
+                if d.is_invalid() {
                     invalid += 1;
-                    pos += 1;
-                } else {
-                    pos += d.instr.len();
                 }
+                pos += d.step();
             }
             Attempt {
                 start: s,
@@ -449,17 +477,20 @@ fn finish_listing(
     analysis: &mut CodeAnalysis,
     notes: &mut Vec<String>,
 ) {
+    let syntax = analysis.syntax;
     let mut pos = start_rel;
     analysis
         .listing
         .reserve(known.len().saturating_sub(start_rel) / 3 + 2);
-    let mut fault_instr: Option<(Instruction, bool, usize)> = None;
+    let mut fault_instr: Option<(Decoded, bool, usize)> = None;
     while pos < known.len() {
         let d = memo.get(pos);
         let instr = d.instr;
         let offset = first + pos;
         let is_fault = offset == input.marker;
-        let (len, valid, line_text) = if instr.is_invalid() {
+        let (len, valid, line_text) = if let Some(m) = d.imm {
+            (m.len, true, crate::msrimm::text(&m, syntax))
+        } else if instr.is_invalid() {
             if d.no_more_bytes && offset >= input.marker {
                 let rest = known.len() - pos;
                 notes.push(format!(
@@ -476,7 +507,7 @@ fn finish_listing(
         };
         let len = len.max(1).min(known.len() - pos);
         if is_fault {
-            fault_instr = Some((instr, valid, len));
+            fault_instr = Some((d, valid, len));
         }
         analysis.listing.push(ListingLine {
             address: linear(offset),
@@ -490,11 +521,22 @@ fn finish_listing(
         pos += len;
     }
 
-    if let Some((instr, valid, len)) = fault_instr {
+    if let Some((d, valid, len)) = fault_instr {
         let bytes = &known[marker_rel..(marker_rel + len).min(known.len())];
+        if let Some(m) = d.imm {
+            analysis.fault = Some(build_msr_imm_fault(
+                &m,
+                bytes,
+                linear(input.marker),
+                synced,
+                state,
+                syntax,
+            ));
+            return;
+        }
         analysis.fault = Some(build_fault(
             fmt,
-            &instr,
+            &d.instr,
             valid,
             bytes,
             linear(input.marker),
@@ -768,6 +810,71 @@ fn build_fault(
     fault.msr = effect.msr.clone();
     fault.effect = effect;
     fault
+}
+
+/// The fault record for an immediate-form RDMSR/WRMSRNS (decoded by [`crate::msrimm`]).
+fn build_msr_imm_fault(
+    m: &MsrImm,
+    bytes: &[u8],
+    address: u64,
+    synced: bool,
+    state: &MachineState,
+    syntax: Syntax,
+) -> FaultInstruction {
+    let reg = reg_name(m.register);
+    let (reg_access, imm_access) = if m.write {
+        ("read", "read")
+    } else {
+        ("write", "read")
+    };
+    let reg_op = Operand {
+        kind: "register",
+        text: if syntax == Syntax::Att {
+            format!("%{reg}")
+        } else {
+            reg.clone()
+        },
+        access: reg_access,
+        register: Some(reg.clone()),
+        value: state.register(m.register),
+    };
+    let imm_op = Operand {
+        kind: "immediate",
+        text: if syntax == Syntax::Att {
+            format!("$0x{:x}", m.index)
+        } else {
+            format!("0x{:x}", m.index)
+        },
+        access: imm_access,
+        register: None,
+        value: Some(u64::from(m.index)),
+    };
+    // Intel operand order: rdmsr r64, imm32 / wrmsrns imm32, r64.
+    let operands = if m.write {
+        vec![imm_op, reg_op]
+    } else {
+        vec![reg_op, imm_op]
+    };
+    let effect = crate::effect::describe_msr_imm(m, state);
+    FaultInstruction {
+        address,
+        bytes: hex_bytes(bytes),
+        length: bytes.len(),
+        mnemonic: if m.write { "wrmsrns" } else { "rdmsr" }.to_string(),
+        text: crate::msrimm::text(m, syntax),
+        synced,
+        valid: true,
+        prefixes: prefixes(bytes, 64),
+        operands,
+        registers: vec![RegisterUse {
+            register: reg,
+            access: reg_access,
+            value: state.register(m.register),
+        }],
+        memory: Vec::new(),
+        msr: effect.msr.clone(),
+        effect,
+    }
 }
 
 /// Convenience for callers holding plain bytes (tests, benches): every byte known.

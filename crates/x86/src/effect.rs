@@ -547,6 +547,39 @@ fn describe_msr(instr: &Instruction, state: &MachineState, m: &str) -> Effect {
     e
 }
 
+/// Effect of an immediate-form RDMSR/WRMSRNS: the index is the immediate, the value a 64-bit register.
+pub fn describe_msr_imm(m: &crate::msrimm::MsrImm, state: &MachineState) -> Effect {
+    let reg = rname(m.register).to_ascii_uppercase();
+    if m.write {
+        let value = gpr(state, m.register);
+        let access = msr_access("write", Some(m.index), value);
+        let what = match value {
+            Some(v) => hex64(v),
+            None => format!("{reg} (not in the dump)"),
+        };
+        let mut e = Effect::new(
+            "msr_write",
+            format!(
+                "wrmsrns (immediate form): writes {what} to {}",
+                msr_label(&access)
+            ),
+        );
+        e.msr = Some(access);
+        e
+    } else {
+        let access = msr_access("read", Some(m.index), None);
+        let mut e = Effect::new(
+            "msr_read",
+            format!(
+                "rdmsr (immediate form): reads {} into {reg}",
+                msr_label(&access)
+            ),
+        );
+        e.msr = Some(access);
+        e
+    }
+}
+
 fn describe_port(instr: &Instruction, state: &MachineState, m: &str, bitness: u32) -> Effect {
     let mn = instr.mnemonic();
     let is_out = matches!(

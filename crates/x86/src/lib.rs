@@ -14,6 +14,7 @@ pub mod disasm;
 pub mod effect;
 pub mod hex;
 pub mod msr;
+pub mod msrimm;
 pub mod ports;
 pub mod state;
 

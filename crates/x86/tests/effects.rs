@@ -426,3 +426,62 @@ fn generic_memory_access_with_unknown_register() {
         "mov: reads 8 bytes at 0xffff9f30ffcc0010"
     );
 }
+
+#[test]
+fn immediate_form_msr_instructions() {
+    use kvmtriage_x86::{analyze_code, CodeInput, CodeOptions};
+    // push rbp; cs wrmsrns 0x838,rax; rdmsr rax,0x10; ret  (Linux ASM_WRMSRNS_IMM / ASM_RDMSR_IMM)
+    let code = [
+        0x55, 0x2e, 0xc4, 0xe7, 0x7a, 0xf6, 0xc0, 0x38, 0x08, 0x00, 0x00, 0xc4, 0xe7, 0x7b, 0xf6,
+        0xc0, 0x10, 0x00, 0x00, 0x00, 0xc3,
+    ];
+    let bytes: Vec<Option<u8>> = code.iter().copied().map(Some).collect();
+    let st = s64();
+    let a = analyze_code(
+        &CodeInput {
+            bytes: &bytes,
+            marker: 1,
+            bitness: 64,
+            rip: 0x1001,
+            cs_base: 0,
+        },
+        &st,
+        &CodeOptions::default(),
+    );
+    let f = a.fault.as_ref().expect("fault");
+    assert_eq!(
+        (f.mnemonic.as_str(), f.text.as_str(), f.length, f.valid),
+        ("wrmsrns", "wrmsrns 0x838,rax", 10, true)
+    );
+    assert_eq!(
+        f.effect.summary,
+        "wrmsrns (immediate form): writes 0x0000000007213cc9 to MSR 0x838 (IA32_X2APIC_INIT_COUNT: x2APIC timer initial count)"
+    );
+    assert_eq!(
+        f.msr.as_ref().and_then(|m| m.index.clone()).as_deref(),
+        Some("0x838")
+    );
+    let texts: Vec<&str> = a.listing.iter().map(|l| l.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        ["push rbp", "wrmsrns 0x838,rax", "rdmsr rax,0x10", "ret"]
+    );
+    // The rdmsr immediate form as the fault, with alignment over the wrmsrns before it.
+    let a = analyze_code(
+        &CodeInput {
+            bytes: &bytes,
+            marker: 11,
+            bitness: 64,
+            rip: 0x100b,
+            cs_base: 0,
+        },
+        &st,
+        &CodeOptions::default(),
+    );
+    assert!(a.alignment.synced);
+    let f = a.fault.as_ref().expect("fault");
+    assert_eq!(
+        f.effect.summary,
+        "rdmsr (immediate form): reads MSR 0x10 (IA32_TIME_STAMP_COUNTER: Time-stamp counter (TSC)) into RAX"
+    );
+}
