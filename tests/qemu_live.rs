@@ -251,6 +251,7 @@ fn halt_booted(accel: Accel, mode: Mode, test: &str, via_disk: bool) {
         smp: 1,
         log_items: if tcg_log { "cpu" } else { "" },
         log_filter: tcg_log.then_some(filter),
+        allow_reset: false,
     });
     vm.wait_ready();
     let text = vm.registers_when_halted(false);
@@ -321,6 +322,7 @@ fn no_ram(mode: Mode, test: &str) {
         smp: 1,
         log_items: "",
         log_filter: None,
+        allow_reset: false,
     });
     vm.wait_status(&["internal-error"]);
     let regs_text = vm.hmp("info registers");
@@ -408,6 +410,7 @@ fn null_idt_int3(accel: Accel, mode: Mode, test: &str) {
         smp: 1,
         log_items: if tcg_log { "int" } else { "" },
         log_filter: None,
+        allow_reset: false,
     });
     let state = vm.wait_status(&["internal-error", "shutdown"]);
     let regs_text = vm.hmp("info registers");
@@ -616,6 +619,77 @@ fn null_idt_int3_tcg_long64() {
     null_idt_int3(Accel::Tcg, Mode::Long64, "null_idt_int3_tcg_long64");
 }
 
+// ---------------------------------------------------------------- (d) -d cpu_reset
+
+/// `-d cpu_reset` logs the vCPU state just before each reset. The guest halts in long mode, the
+/// test asks for `system_reset` over QMP, and the guest boots again: the log must hold exactly
+/// one `CPU Reset (CPU 0)` dump at the guest's halt, read as the halted long-mode state.
+fn reset_log(accel: Accel, test: &str) {
+    if !can_run(test, accel) {
+        return;
+    }
+    let guest = guest::build(Mode::Long64, Scenario::Halt, false).expect("assemble guest");
+    let mut vm = Vm::start(&VmConfig {
+        name: test,
+        accel,
+        boot: Boot::Firmware(&guest.firmware),
+        smp: 1,
+        log_items: "cpu_reset",
+        log_filter: None,
+        allow_reset: true,
+    });
+    vm.wait_ready();
+    let before = vm.registers_when_halted(false);
+    vm.command("system_reset");
+    vm.wait_ready_count(2);
+    let out = vm.quit();
+    // The state was halted at the guest's hlt when the reset came (synchronisation check).
+    let halted = dumps(&qemu::explain(&before));
+    assert_halted(&halted[0], &guest, &format!("{test} before reset"));
+
+    let all = dumps(&qemu::explain(&out.log));
+    let resets: Vec<&Value> = all
+        .iter()
+        .filter(|d| d["event"]["kind"] == "cpu_reset")
+        .collect();
+    assert_eq!(
+        resets.len(),
+        all.len(),
+        "{test}: every dump in a -d cpu_reset log follows a CPU Reset line"
+    );
+    let at_halt: Vec<&Value> = resets
+        .iter()
+        .copied()
+        .filter(|d| linear_rip(d) == Addr(guest.expected_rip))
+        .collect();
+    assert_eq!(
+        at_halt.len(),
+        1,
+        "{test}: one reset dump at the guest's halt (the system_reset)"
+    );
+    let d = at_halt[0];
+    let what = format!("{test} reset dump");
+    assert_eq!(value(d, "/event/cpu"), 0, "{what}: CPU Reset (CPU 0)");
+    assert_mode(d, Mode::Long64, &what);
+    assert_eq!(value(d, "/state/hlt"), 1, "{what}: HLT flag");
+    assert_registers(d, &guest.registers, &what);
+    assert_system_state(d, &guest, &what);
+    assert!(
+        !d["fpu"].is_null(),
+        "{what}: -d cpu_reset dumps carry the FPU lines"
+    );
+    assert!(!d["lazy_flags"].is_null(), "{what}: and CCS/CCD/CCO");
+}
+
+#[test]
+fn reset_log_kvm() {
+    reset_log(Accel::Kvm, "reset_log_kvm");
+}
+#[test]
+fn reset_log_tcg() {
+    reset_log(Accel::Tcg, "reset_log_tcg");
+}
+
 // ---------------------------------------------------------------- (e) two vCPUs
 
 /// `-smp 2`: the BSP starts the AP in a real-mode trampoline (INIT, SIPI, SIPI), then goes on to
@@ -634,6 +708,7 @@ fn smp2(accel: Accel, test: &str) {
         smp: 2,
         log_items: "",
         log_filter: None,
+        allow_reset: false,
     });
     vm.wait_ready();
     let text = vm.registers_when_halted(true);

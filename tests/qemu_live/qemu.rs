@@ -95,6 +95,8 @@ pub struct VmConfig<'a> {
     pub log_items: &'a str,
     /// `-dfilter` ranges for the log.
     pub log_filter: Option<String>,
+    /// Let resets happen (QEMU's default actions) instead of pausing on a triple fault.
+    pub allow_reset: bool,
 }
 
 /// What QEMU left behind once it has exited.
@@ -143,8 +145,6 @@ impl Vm {
                 "-nodefaults",
             ])
             .args(["-smp", &cfg.smp.to_string()])
-            // A triple fault pauses the VM (run state `shutdown`) instead of resetting it.
-            .args(["-action", "reboot=shutdown,shutdown=pause"])
             .args(&boot_args)
             .arg("-debugcon")
             .arg(format!(
@@ -153,6 +153,11 @@ impl Vm {
             ))
             .arg("-qmp")
             .arg(format!("unix:{},server=on,wait=off", sock.display()));
+        if !cfg.allow_reset {
+            // A triple fault pauses the VM (run state `shutdown`) instead of resetting it. (This
+            // also turns QMP `system_reset` into a shutdown.)
+            cmd.args(["-action", "reboot=shutdown,shutdown=pause"]);
+        }
         if !cfg.log_items.is_empty() {
             cmd.args(["-d", cfg.log_items])
                 .arg("-D")
@@ -202,10 +207,15 @@ impl Vm {
 
     /// Waits until the guest printed READY on the debug console.
     pub fn wait_ready(&self) {
+        self.wait_ready_count(1);
+    }
+
+    /// Waits until the guest printed READY `count` times (once per boot).
+    pub fn wait_ready_count(&self, count: usize) {
         let deadline = Instant::now() + self.ready_timeout;
         loop {
             let text = self.file("debugcon.txt");
-            if text.contains(crate::guest::READY_TEXT) {
+            if text.matches(crate::guest::READY_TEXT).count() >= count {
                 return;
             }
             assert!(
@@ -222,6 +232,13 @@ impl Vm {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// A QMP command without arguments; panics on a QMP error.
+    pub fn command(&mut self, name: &str) -> Value {
+        self.qmp
+            .execute(name, None)
+            .unwrap_or_else(|e| panic!("{}: {e}", self.name))
     }
 
     pub fn status(&mut self) -> String {
