@@ -4,7 +4,7 @@ use kvmtriage_dump::{Dump, Event as DumpEvent, Gpr, SegName};
 use kvmtriage_x86::CodeAnalysis;
 
 use crate::facts::{
-    decode_one, CodeWindow, DescriptorTable, Event, Facts, Insn, MsrAccess, Segment, Segments,
+    insn_class_of, CodeWindow, DescriptorTable, Event, Facts, Insn, MsrAccess, Segment, Segments,
 };
 
 fn parse_hex_bytes(s: &str) -> Vec<u8> {
@@ -138,7 +138,7 @@ impl Facts {
             let bytes = parse_hex_bytes(&fault.bytes);
             // Re-decode the same bytes for the instruction class (x87/SSE/...): cheap, and keeps
             // one definition of the class.
-            let class = decode_one(&bytes, f.bitness(), fault.address).and_then(|i| i.class);
+            let class = insn_class_of(&bytes, f.bitness());
             f.insn = Some(Insn {
                 mnemonic: fault.mnemonic.clone(),
                 text: fault.text.clone(),

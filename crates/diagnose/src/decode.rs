@@ -82,8 +82,39 @@ pub struct EntryFailureReport {
     pub description: String,
 }
 
+/// `0x`-prefixed lower-case hex, like `format!("{v:#x}")` without the formatting machinery
+/// (called for every register value in a report).
 pub fn hex(v: u64) -> String {
-    format!("{v:#x}")
+    let mut s = String::with_capacity(18);
+    push_hex(&mut s, v);
+    s
+}
+
+/// Appends `0x…` (lower case, no padding).
+pub fn push_hex(out: &mut String, v: u64) {
+    out.push_str("0x");
+    let digits = if v == 0 {
+        1
+    } else {
+        (64 - v.leading_zeros()).div_ceil(4)
+    };
+    for i in (0..digits).rev() {
+        let nibble = ((v >> (i * 4)) & 0xf) as usize;
+        out.push(char::from(b"0123456789abcdef"[nibble]));
+    }
+}
+
+/// `"0f 30"`: bytes as space-separated lower-case hex pairs.
+pub fn hex_bytes(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 3);
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+        out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+    }
+    out
 }
 
 pub fn exit_reason_report(raw: u64) -> ExitReasonReport {
@@ -309,11 +340,7 @@ pub fn internal_error(suberror: u32, data: &[u64], facts: &Facts) -> InternalErr
                 rep.fields.push(field(2, "insn_bytes[7..15]", get(2), None));
                 rep.instruction = Some(EmulatedInstruction {
                     length_field: size,
-                    bytes: bytes
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect::<Vec<_>>()
-                        .join(" "),
+                    bytes: hex_bytes(&bytes),
                     decoded,
                     matches_code_window,
                 });

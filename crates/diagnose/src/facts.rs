@@ -391,6 +391,20 @@ pub fn decode_one(bytes: &[u8], bitness: u32, ip: u64) -> Option<Insn> {
     })
 }
 
+/// The instruction class (x87/SSE/AVX/XSAVE/MMX) of the first instruction in `bytes`, without
+/// formatting it (used when kvmtriage-x86 already supplied the text).
+pub fn insn_class_of(bytes: &[u8], bitness: u32) -> Option<InsnClass> {
+    let mut decoder = Decoder::try_with_ip(bitness, bytes, 0, DecoderOptions::NONE).ok()?;
+    if !decoder.can_decode() {
+        return None;
+    }
+    let instr = decoder.decode();
+    if instr.is_invalid() {
+        return None;
+    }
+    insn_class(&instr)
+}
+
 fn insn_class(instr: &Instruction) -> Option<InsnClass> {
     use iced_x86::CpuidFeature as F;
     for f in instr.cpuid_features() {

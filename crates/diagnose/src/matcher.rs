@@ -22,6 +22,8 @@ pub struct Ctx<'a> {
     pub internal: Option<&'a InternalErrorReport>,
     pub big_real_mode: bool,
     pub mode: Option<ModeKind>,
+    /// "MSR 0x838 (IA32_X2APIC_INIT_COUNT)", computed once for all ruled-out reasons.
+    pub msr_label: String,
 }
 
 /// set_msr_mce() before 0471a7bd1bca: only 0, all ones, or all ones with bit 10 clear.
@@ -126,7 +128,8 @@ fn reg_value(f: &Facts, r: RegName) -> Option<u64> {
     }
 }
 
-fn msr_label(f: &Facts) -> String {
+/// "MSR 0x838 (IA32_X2APIC_INIT_COUNT)" for ruled-out reasons ([`Ctx::msr_label`]).
+pub fn msr_label(f: &Facts) -> String {
     match &f.msr {
         Some(m) => match &m.name {
             Some(n) => format!("MSR {:#x} ({n})", m.index),
@@ -194,7 +197,7 @@ fn specific_predicates(issue: &KnownIssue, cx: &Ctx) -> Option<String> {
     {
         return Some(format!(
             "{} is outside the MSR range of this issue",
-            msr_label(f)
+            cx.msr_label
         ));
     }
     if let Some(kind) = m.msr_kind {
@@ -208,9 +211,9 @@ fn specific_predicates(issue: &KnownIssue, cx: &Ctx) -> Option<String> {
         };
         if !ok {
             return Some(match kind {
-                MsrKind::MciCtl => format!("{} is not an MCE bank control MSR (IA32_MCi_CTL = 0x400 + 4*i, i < 32), so set_msr_mce() never saw this write", msr_label(f)),
-                MsrKind::MciStatus => format!("{} is not an MCE bank status MSR (IA32_MCi_STATUS = 0x401 + 4*i), so set_msr_mce() never saw this write", msr_label(f)),
-                MsrKind::NotMce => format!("{} is an MCE MSR handled by set_msr_mce(); a more specific entry applies", msr_label(f)),
+                MsrKind::MciCtl => format!("{} is not an MCE bank control MSR (IA32_MCi_CTL = 0x400 + 4*i, i < 32), so set_msr_mce() never saw this write", cx.msr_label),
+                MsrKind::MciStatus => format!("{} is not an MCE bank status MSR (IA32_MCi_STATUS = 0x401 + 4*i), so set_msr_mce() never saw this write", cx.msr_label),
+                MsrKind::NotMce => format!("{} is an MCE MSR handled by set_msr_mce(); a more specific entry applies", cx.msr_label),
             });
         }
     }

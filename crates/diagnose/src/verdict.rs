@@ -11,7 +11,7 @@ use crate::catalogue::{
     errno_by_number, errno_by_strerror, CommitRole, ErrnoInfo, IssueKind, KnownIssue, Level,
     ModeKind, CATALOGUE,
 };
-use crate::decode::{self, hex, vector_name, EntryFailureReport, InternalErrorReport};
+use crate::decode::{self, hex, hex_bytes, vector_name, EntryFailureReport, InternalErrorReport};
 use crate::facts::{Event, Facts, Insn};
 use crate::kernel::KernelVersion;
 use crate::matcher::{self, evaluate, is_mci_ctl, is_mci_status, Ctx, Outcome};
@@ -499,6 +499,11 @@ pub fn diagnose_facts(f: &Facts, opts: &DiagnoseOptions) -> Diagnosis {
         internal: classification.internal_error.as_ref(),
         big_real_mode: big_real,
         mode,
+        msr_label: if f.msr.is_some() {
+            matcher::msr_label(f)
+        } else {
+            String::new()
+        },
     };
     let mut matched: Vec<(&'static KnownIssue, String)> = Vec::new();
     let mut ruled_out: Vec<IssueReport> = Vec::new();
@@ -530,17 +535,26 @@ pub fn diagnose_facts(f: &Facts, opts: &DiagnoseOptions) -> Diagnosis {
     if f.segments_all_null() {
         evidence.push("all segment registers are zero: the guest state is hidden from QEMU (TDX, SEV-ES/SNP) or was never loaded, so the CPU mode and segment checks are not meaningful".into());
     } else if let Some(m) = mode {
-        let cpl = f.cpl.map(|c| format!(", CPL {c}")).unwrap_or_default();
-        evidence.push(format!("CPU mode: {}{cpl}", mode_words(m)));
+        let cpl: &str = match f.cpl {
+            Some(0) => ", CPL 0",
+            Some(1) => ", CPL 1",
+            Some(2) => ", CPL 2",
+            Some(3) => ", CPL 3",
+            _ => "",
+        };
+        evidence.push(concat(&["CPU mode: ", mode_words(m), cpl]));
     }
     if let Some(i) = &f.insn {
-        let bytes: Vec<String> = i.bytes.iter().map(|b| format!("{b:02x}")).collect();
-        evidence.push(format!(
-            "instruction at RIP {}: {} ({}), decoded from the Code= bytes at the <..> marker",
-            f.rip.map(hex).unwrap_or_else(|| "?".into()),
-            i.text,
-            bytes.join(" ")
-        ));
+        let rip = f.rip.map(hex);
+        evidence.push(concat(&[
+            "instruction at RIP ",
+            rip.as_deref().unwrap_or("?"),
+            ": ",
+            &i.text,
+            " (",
+            &hex_bytes(&i.bytes),
+            "), decoded from the Code= bytes at the <..> marker",
+        ]));
     } else if let Some(c) = &f.code {
         if c.unreadable() {
             evidence.push("the Code= bytes at RIP are unreadable (??): guest memory there was not accessible to QEMU".into());
