@@ -414,7 +414,7 @@ fn is_prefix_end(c: u8) -> bool {
     PREFIX_END[usize::from(c)]
 }
 
-const PREFIX_END: [bool; 256] = byte_set(b" \t>]:|/*`#\"");
+const PREFIX_END: [bool; 256] = byte_set(b" \t>]:|/*`#\";");
 
 const fn byte_set(bytes: &[u8]) -> [bool; 256] {
     let mut t = [false; 256];
@@ -1457,8 +1457,10 @@ fn parse_reg_line<'a>(open: &mut Open, line: &'a str, no: u32) -> Option<&'a str
             continue;
         }
         if let Key::Seg(seg) = key {
-            parse_segment(open, seg, rest, no);
-            break;
+            // The decode suffix runs to the end of the line, or to the next
+            // register token when lines were joined by a reflowing mailer.
+            rest = parse_segment(open, seg, rest, no);
+            continue;
         }
         match name {
             "RIP" | "EIP" | "RFL" | "EFL" => {
@@ -1698,7 +1700,9 @@ fn first_words(s: &str) -> &str {
     s[..end].trim_end()
 }
 
-fn parse_segment(open: &mut Open, seg: SegName, rest: &str, no: u32) {
+/// Parse `SSSS BASE LIMIT FLAGS[ decode]`; returns the text after the decode
+/// (empty unless another register token follows on the same line).
+fn parse_segment<'a>(open: &mut Open, seg: SegName, rest: &'a str, no: u32) -> &'a str {
     let name = seg.name();
     let (sel, r) = next_token(rest);
     let (base, r) = next_token(r);
@@ -1709,12 +1713,22 @@ fn parse_segment(open: &mut Open, seg: SegName, rest: &str, no: u32) {
     let base = hex_value(open, name, base, widths, no);
     let limit = hex_value(open, name, limit, &[8], no);
     let attributes = hex_value(open, name, attr, &[8], no);
+    // End of the decode suffix: the next `NAME=` register token, if any.
+    let mut end = r.len();
+    let rb = r.as_bytes();
+    for (i, c) in rb.iter().enumerate() {
+        if *c == b' ' && reg_token_at(&r[i + 1..]).is_some() {
+            end = i;
+            break;
+        }
+    }
+    let (printed, after) = r.split_at(end);
     let (Some(selector), Some(base), Some(limit), Some(attributes)) =
         (selector, base, limit, attributes)
     else {
-        return;
+        return after;
     };
-    let printed = r.trim();
+    let printed = printed.trim();
     *open.dump.segments.slot_mut(seg) = Some(Segment {
         name: seg,
         selector,
@@ -1724,6 +1738,7 @@ fn parse_segment(open: &mut Open, seg: SegName, rest: &str, no: u32) {
         printed_decode: (!printed.is_empty()).then(|| printed.to_string()),
         line: no,
     });
+    after
 }
 
 /// Append the bytes of a `Code=` line (or its continuation) to the window.

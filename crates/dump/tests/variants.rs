@@ -240,3 +240,20 @@ fn surrounded_by_prose() {
         ),
     );
 }
+
+#[test]
+fn reflowed_into_long_lines() {
+    // A mailer that joins every two lines into one paragraph line.
+    let lines = origin_dump_lines();
+    let mut joined = vec![lines[0].clone()];
+    for pair in lines[1..lines.len() - 1].chunks(2) {
+        joined.push(pair.join(" "));
+    }
+    joined.push(lines[lines.len() - 1].clone());
+    check("reflowed pairs", &joined.join("\n"));
+}
+
+#[test]
+fn html_escaped_quotes() {
+    check("&gt; quotes", &prefixed("&gt; "));
+}
