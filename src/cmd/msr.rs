@@ -110,3 +110,46 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     }
     Ok(exit::OK)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(query: &str, value: Option<u64>, format: Format) -> Args {
+        Args {
+            query: query.to_string(),
+            value,
+            format,
+        }
+    }
+
+    #[test]
+    fn values_parse_as_hex_or_decimal() {
+        assert_eq!(parse_value("0x7213cc9"), Ok(0x7213cc9));
+        assert_eq!(parse_value("0XFF_FF"), Ok(0xffff));
+        assert_eq!(parse_value("2104"), Ok(2104));
+        assert!(parse_value("0xg").is_err());
+        assert!(parse_value("0x1_0000_0000_0000_0000").is_err());
+    }
+
+    #[test]
+    fn exit_codes() {
+        assert_eq!(run(args("0x838", None, Format::Text)).ok(), Some(exit::OK));
+        assert_eq!(
+            run(args("IA32_MC1_CTL", Some(u64::MAX), Format::Json)).ok(),
+            Some(exit::OK)
+        );
+        assert_eq!(
+            run(args("0x1234", None, Format::Text)).ok(),
+            Some(exit::NOT_FOUND)
+        );
+        assert_eq!(
+            run(args("NO_SUCH_MSR", None, Format::Json)).ok(),
+            Some(exit::NOT_FOUND)
+        );
+        assert_eq!(
+            run(args("0x123456789", None, Format::Text)).ok(),
+            Some(exit::ERROR)
+        );
+    }
+}
