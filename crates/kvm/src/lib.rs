@@ -18,8 +18,6 @@ pub mod run;
 pub mod scenarios;
 pub mod state;
 
-use std::time::Duration;
-
 pub use error::{Error, Result};
 pub use machine::{CpuMode, Machine, MachineConfig};
 pub use policy::{InjectRule, KvmModel, MsrPolicy};
@@ -164,9 +162,4 @@ pub fn reproduce(request: &Request, log: run::LogSink<'_>) -> Result<(Report, Ru
 /// `/dev/kvm` can be opened.
 pub fn kvm_available() -> bool {
     kvm_ioctls::Kvm::new().is_ok()
-}
-
-/// Convenience for tests and benches: default wall limit as a Duration.
-pub fn default_wall_limit() -> Duration {
-    RunLimits::default().wall
 }

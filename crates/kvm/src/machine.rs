@@ -1,7 +1,7 @@
 //! The mini-VM: one vCPU, guest RAM at GPA 0, and a boot state that starts the guest
 //! directly in real mode, 32-bit protected mode or 64-bit long mode.
 
-use kvm_bindings::{kvm_enable_cap, kvm_regs, kvm_segment, kvm_sregs, kvm_userspace_memory_region};
+use kvm_bindings::{kvm_enable_cap, kvm_regs, kvm_segment, kvm_userspace_memory_region};
 use kvm_ioctls::{Kvm, VcpuFd, VmFd};
 use vmm_sys_util::ioctl::ioctl_with_ref;
 use vmm_sys_util::{ioctl_ior_nr, ioctl_iow_nr};
@@ -505,11 +505,6 @@ fn setup_mce(kvm: &Kvm, vcpu: &VcpuFd) -> Result<u64> {
         });
     }
     Ok(mcg_cap)
-}
-
-/// Reads `kvm_sregs` and reports whether long mode is active (EFER.LMA).
-pub fn long_mode_active(sregs: &kvm_sregs) -> bool {
-    sregs.efer & bits::EFER_LMA != 0
 }
 
 /// Opens `/dev/kvm` once to tell whether a run can start.

@@ -584,8 +584,10 @@ pub fn run(
             rip,
         };
         log(&format!(
-            "{access} {index:#x} value {value:#x} (KVM {}) -> {:?} by {}",
-            event.kvm_reason, event.verdict, event.decided_by
+            "{access} {index:#x} value {value:#x} (KVM {}) -> {} by {}",
+            event.kvm_reason,
+            crate::report::verdict_text(&event.verdict),
+            event.decided_by
         ));
         if msr_events.len() >= 1000 {
             msr_events.remove(0);
@@ -672,7 +674,6 @@ fn can_set_mci_status(vcpu: &kvm_ioctls::VcpuFd) -> bool {
     amd && get_msr(vcpu, 0xc001_0015).is_some_and(|hwcr| hwcr & (1 << 18) != 0)
 }
 
-/// Guards `pending_completion` semantics in tests.
 #[cfg(test)]
 mod tests {
     #[test]
