@@ -3,6 +3,32 @@
 //! archives), and decoders that name every bit as the Intel SDM does.
 //!
 //! Pure: text in, typed values out. No I/O, no printing.
+//!
+//! ```
+//! let text = "error: kvm run failed Operation not permitted\n\
+//! EAX=00000000 EBX=00000000 ECX=00000838 EDX=00000000\n\
+//! ESI=00000000 EDI=00000000 EBP=00000000 ESP=00001000\n\
+//! EIP=00001000 EFL=00000002 [-------] CPL=0 II=0 A20=1 SMM=0 HLT=0\n";
+//! let dumps = kvmtriage_dump::read(text).unwrap();
+//! assert_eq!(dumps[0].event.kind(), "run_failed");
+//! assert_eq!(dumps[0].gpr(kvmtriage_dump::Gpr::Rcx), Some(0x838));
+//! // only three lines: the dump says what is missing
+//! assert!(dumps[0].is_damaged());
+//! ```
+//!
+//! What the reader accepts (see `docs/json-dump.md` for the JSON):
+//! line prefixes (journald/syslog, `dmesg -T`, `[   12.345]`, `[T1234]`,
+//! libvirt timestamps, mail quotes `>`/`> >`/`>>>`/`&gt;`, indentation),
+//! raw quoted-printable mail, lines wrapped or reflowed by mailers and
+//! terminals (including tokens and the `<..>` marker cut in two), CRLF, a
+//! monitor prompt or other output glued before the event line, other vCPUs'
+//! messages interleaved in the dump, `info registers -a`, `-d cpu`/`-d int`/
+//! `-d cpu_reset` logs, several dumps per text, truncated dumps, and the old
+//! qemu-kvm 0.12 lowercase format.
+//!
+//! A Linux kernel oops (`RIP: 0010:…`, `RAX: …`) is the guest kernel's own
+//! report, not QEMU's vCPU state: it is not read as a dump, and a text that
+//! holds only an oops gives [`ReadError::KernelOops`].
 
 pub mod decode;
 pub mod hex;
