@@ -18,7 +18,12 @@ fn inputs() -> Vec<String> {
     for dir in ["testdata/corpus/real", "testdata/corpus/qemu-real"] {
         let mut names: Vec<String> = std::fs::read_dir(root().join(dir))
             .expect("fixture directory")
-            .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+            .map(|e| {
+                e.expect("dir entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .filter(|n| {
                 // Provenance tables and command lines are not dumps; everything else is fed in,
                 // including files that hold no dump (they must give a clean "no dump" answer).
@@ -32,10 +37,10 @@ fn inputs() -> Vec<String> {
 }
 
 fn golden_path(input: &str, ext: &str) -> PathBuf {
-    let stem = input
-        .trim_start_matches("testdata/")
-        .replace('/', "__");
-    root().join("testdata/explain").join(format!("{stem}.{ext}"))
+    let stem = input.trim_start_matches("testdata/").replace('/', "__");
+    root()
+        .join("testdata/explain")
+        .join(format!("{stem}.{ext}"))
 }
 
 /// Runs `kvmtriage explain ARGS INPUT` and renders exit code, stdout and stderr as one text.
@@ -124,16 +129,26 @@ fn json_is_valid_and_versioned() {
             .expect("run kvmtriage");
         match out.status.code() {
             Some(0) => {
-                let v: serde_json::Value =
-                    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{input}: bad JSON: {e}"));
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+                    .unwrap_or_else(|e| panic!("{input}: bad JSON: {e}"));
                 assert_eq!(v["schema_version"], 1, "{input}");
-                let dumps = v["dumps"].as_array().unwrap_or_else(|| panic!("{input}: no dumps array"));
+                let dumps = v["dumps"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{input}: no dumps array"));
                 assert!(!dumps.is_empty(), "{input}: exit 0 with no dumps");
                 for d in dumps {
                     assert!(d["event"]["kind"].is_string(), "{input}: event.kind");
-                    assert!(d["source"]["first_line"].as_u64().unwrap_or(0) >= 1, "{input}: first_line");
+                    assert!(
+                        d["source"]["first_line"].as_u64().unwrap_or(0) >= 1,
+                        "{input}: first_line"
+                    );
                     assert!(d["warnings"].is_array(), "{input}: warnings");
-                    assert!(d["diagnosis"]["verdict"].as_str().is_some_and(|s| !s.is_empty()), "{input}: verdict");
+                    assert!(
+                        d["diagnosis"]["verdict"]
+                            .as_str()
+                            .is_some_and(|s| !s.is_empty()),
+                        "{input}: verdict"
+                    );
                 }
             }
             Some(2) | Some(3) => {

@@ -9,7 +9,9 @@ const ORIGIN: &str = include_str!("../../../examples/origin-x2apic-timer.txt");
 fn bench(c: &mut Criterion) {
     let opts = kvmtriage_analyze::Options::default();
     c.bench_function("analyze origin dump", |b| {
-        b.iter(|| kvmtriage_analyze::analyze(black_box(ORIGIN), &opts).expect("origin dump analyses"))
+        b.iter(|| {
+            kvmtriage_analyze::analyze(black_box(ORIGIN), &opts).expect("origin dump analyses")
+        })
     });
     c.bench_function("read origin dump", |b| {
         b.iter(|| kvmtriage_dump::read(black_box(ORIGIN)).expect("origin dump reads"))

@@ -196,7 +196,9 @@ pub fn disassemble(dump: &Dump, opts: &Options) -> Option<CodeAnalysis> {
         cs_base,
     };
     let state = machine_state(dump);
-    let code_opts = CodeOptions { syntax: opts.syntax };
+    let code_opts = CodeOptions {
+        syntax: opts.syntax,
+    };
     Some(kvmtriage_x86::analyze_code(&input, &state, &code_opts))
 }
 
