@@ -132,7 +132,8 @@ pub enum Event {
     /// `CPU Reset (CPU N)` from `-d cpu_reset`: the dump shows the state
     /// just before the reset.
     CpuReset { cpu: u32, line: u32 },
-    /// TCG `Triple fault` (printed after the dump).
+    /// TCG `Triple fault`: printed after the dump it concerns, or just
+    /// before the `-d cpu_reset` dump of the reset it caused.
     TripleFault { line: u32 },
     /// `qemu: fatal: …` (TCG).
     Fatal { message: String, line: u32 },
