@@ -9,7 +9,10 @@ fn dir() -> std::path::PathBuf {
 }
 
 /// Files holding the state of the guest in the named mode: `info registers`
-/// after halt/triple/mmio, and the stderr of KVM failures.
+/// after halt/triple/mmio, and the stderr of KVM failures. The `-d` logs are
+/// left out: they trace the whole boot (power-on state, SeaBIOS in 32-bit
+/// protected mode, the guest's own mode switches), so their dumps are in every
+/// mode; the golden tests hold each of their modes.
 #[test]
 fn modes_agree_with_file_names() {
     let mut checked = 0;
