@@ -625,10 +625,24 @@ fn describe_port(instr: &Instruction, state: &MachineState, m: &str, bitness: u3
         format!("{width} bytes")
     };
     let repeat = if is_string && (instr.has_rep_prefix() || instr.has_repne_prefix()) {
-        let count_reg = match instr.memory_size().size() {
-            _ if bitness == 64 => Register::RCX,
-            _ if bitness == 32 => Register::ECX,
-            _ => Register::CX,
+        // The count register follows the address size, which the implicit SI/DI operand shows.
+        let count_reg = match (0..instr.op_count()).map(|i| instr.op_kind(i)).find(|k| {
+            matches!(
+                k,
+                OpKind::MemorySegSI
+                    | OpKind::MemorySegESI
+                    | OpKind::MemorySegRSI
+                    | OpKind::MemoryESDI
+                    | OpKind::MemoryESEDI
+                    | OpKind::MemoryESRDI
+            )
+        }) {
+            Some(OpKind::MemorySegRSI | OpKind::MemoryESRDI) => Register::RCX,
+            Some(OpKind::MemorySegESI | OpKind::MemoryESEDI) => Register::ECX,
+            Some(_) => Register::CX,
+            None if bitness == 64 => Register::RCX,
+            None if bitness == 32 => Register::ECX,
+            None => Register::CX,
         };
         gpr(state, count_reg)
     } else {

@@ -153,6 +153,25 @@ fn rep_outsb() {
 }
 
 #[test]
+fn rep_insw_count_follows_address_size() {
+    // 67 f3 6d in 16-bit code: rep insw with a 32-bit address size, so ECX counts and EDI addresses.
+    let st = MachineState {
+        rcx: Some(0x1_0002),
+        rdi: Some(0x2_0000),
+        rdx: Some(0x1f0),
+        es: Some(Segment {
+            selector: 0,
+            base: 0,
+        }),
+        ..Default::default()
+    };
+    assert_eq!(
+        effect(&[0x67, 0xf3, 0x6d], 16, &st).summary,
+        "insw: reads 2 bytes from I/O port 0x1f0 (primary ATA (IDE) command block) into memory at 0x0000000000020000, repeated 65538 times (rep, count register)"
+    );
+}
+
+#[test]
 fn cpuid_leaf_and_subleaf() {
     let st = MachineState {
         rax: Some(7),
