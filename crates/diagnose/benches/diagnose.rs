@@ -1,43 +1,46 @@
-//! diagnose() on the origin dump (EPERM at WRMSR 0x838): the whole classification, catalogue
-//! walk and verdict, with and without a host kernel. Reading the dump is measured by
-//! kvmtriage-dump's own bench and is done once, outside the loop.
+//! diagnose() on the origin dump (EPERM at WRMSR 0x838): classification, catalogue walk and
+//! verdict. Reading the dump and analysing its code window are measured by kvmtriage-dump and
+//! kvmtriage-x86; here they run once outside the loop, except in the "read+analyze+diagnose" case.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use kvmtriage_diagnose::{diagnose, DiagnoseOptions, KernelVersion};
+use kvmtriage_diagnose::{diagnose, DiagnoseOptions, Facts, KernelVersion};
+use kvmtriage_x86::{analyze_code, CodeInput, CodeOptions, MachineState};
 use std::hint::black_box;
 
+fn analysis(d: &kvmtriage_dump::Dump) -> kvmtriage_x86::CodeAnalysis {
+    let code = d.code.as_ref().expect("code");
+    let f = Facts::from_dump(d, None);
+    let state = MachineState { rax: f.rax, rcx: f.rcx, rdx: f.rdx, rip: f.rip, ..MachineState::default() };
+    let input = CodeInput {
+        bytes: &code.bytes,
+        marker: code.marker.expect("marker"),
+        bitness: f.bitness(),
+        rip: f.rip.unwrap_or(0),
+        cs_base: f.segments.cs.map_or(0, |c| c.base),
+    };
+    analyze_code(&input, &state, &CodeOptions::default())
+}
+
 fn bench(c: &mut Criterion) {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../testdata/seed/origin-note.txt"
-    ))
-    .expect("origin note");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/seed/origin-note.txt")).expect("origin note");
     let dump = kvmtriage_dump::read(&text).expect("dump").remove(0);
     let none = DiagnoseOptions::default();
-    c.bench_function("diagnose origin dump", |b| {
-        b.iter(|| black_box(diagnose(black_box(&dump), None, &none)))
+    let host = DiagnoseOptions { host_kernel: Some(KernelVersion::parse("5.15.0-91-generic").unwrap()) };
+    c.bench_function("diagnose origin dump", |b| b.iter(|| black_box(diagnose(black_box(&dump), None, &none))));
+    let code = analysis(&dump);
+    c.bench_function("diagnose origin dump with CodeAnalysis", |b| {
+        b.iter(|| black_box(diagnose(black_box(&dump), Some(&code), &none)))
     });
-    c.bench_function("facts from origin dump", |b| {
-        b.iter(|| black_box(kvmtriage_diagnose::Facts::from_dump(black_box(&dump), None)))
-    });
-    let facts = kvmtriage_diagnose::Facts::from_dump(&dump, None);
-    c.bench_function("diagnose_facts origin", |b| {
-        b.iter(|| black_box(kvmtriage_diagnose::diagnose_facts(black_box(&facts), &none)))
-    });
-    let host = DiagnoseOptions {
-        host_kernel: Some(KernelVersion::parse("5.15.0-91-generic").unwrap()),
-    };
-    c.bench_function("diagnose origin dump --host-kernel", |b| {
-        b.iter(|| black_box(diagnose(black_box(&dump), None, &host)))
-    });
-    let mce = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../testdata/diagnose/mce-ctl-bit0-clear-eperm/match.txt"
-    ))
-    .expect("fixture");
+    c.bench_function("diagnose origin dump --host-kernel", |b| b.iter(|| black_box(diagnose(black_box(&dump), None, &host))));
+    let mce = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/diagnose/mce-ctl-bit0-clear-eperm/match.txt")).expect("fixture");
     let mce = kvmtriage_dump::read(&mce).expect("dump").remove(0);
-    c.bench_function("diagnose MC1_CTL bit-0 dump --host-kernel", |b| {
-        b.iter(|| black_box(diagnose(black_box(&mce), None, &host)))
+    c.bench_function("diagnose MC1_CTL bit-0 dump --host-kernel", |b| b.iter(|| black_box(diagnose(black_box(&mce), None, &host))));
+    c.bench_function("read+analyze_code+diagnose origin note", |b| {
+        b.iter(|| {
+            let d = kvmtriage_dump::read(black_box(&text)).expect("dump").remove(0);
+            let a = analysis(&d);
+            black_box(diagnose(&d, Some(&a), &none))
+        })
     });
 }
 
