@@ -55,7 +55,18 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            // clap would exit 2 on a usage error; 2 means "no dump found" here (docs/exit-codes.md).
+            let _ = err.print();
+            return ExitCode::from(if err.use_stderr() {
+                exit::ERROR
+            } else {
+                exit::OK
+            });
+        }
+    };
     let result = match cli.command {
         Command::Explain(args) => cmd::explain::run(args),
         Command::Msr(args) => cmd::msr::run(args),

@@ -223,3 +223,13 @@ fn damaged_dump_still_yields_what_can_be_read() {
         "a warning names the cut line 10: {warnings:?}"
     );
 }
+
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    let bad = kvmtriage(&["explain", "--bogus"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("--bogus"));
+    let help = kvmtriage(&["explain", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(stdout(&help).contains("--host-kernel"));
+}
