@@ -23,6 +23,8 @@
 //! | 0x8800      | 64-bit code: scenario                                       | 64      |
 //! | 0x9000      | AP trampoline (SIPI vector 0x09, CS=0x0900, IP=0)            | 16      |
 //! | 0x10000     | page tables (PML4, PDPT, PD), built by the 32-bit code      | data    |
+//! | 0x3ffffec   | last 20 bytes of RAM (`-m 64`): `nop` run for `RunOffRamEnd`   | 32/64   |
+//! | 0x4000000   | end of RAM: nothing behind it (identity-mapped in long mode)  | –       |
 //! | 0x1000_0000 | no RAM behind it with `-m 64` (identity-mapped in long mode) | –       |
 //! | 0xf0000     | ROM alias: image copy, loader at 0xff00, reset vector 0xfff0 | 16      |
 
@@ -50,6 +52,11 @@ const IMAGE_END: u64 = 0x9400;
 pub const PML4_ADDR: u32 = 0x10000;
 /// With `-m 64` nothing (RAM or device) answers at 256 MiB.
 pub const NO_RAM_ADDR: u64 = 0x1000_0000;
+/// End of guest RAM with `-m 64` (the tests always pass `-m 64`).
+pub const RAM_END: u64 = 64 << 20;
+/// Length of the `nop` run the guest writes just below `RAM_END`: the 20 bytes QEMU shows before
+/// the marker in `Code=`.
+pub const NOP_SLED_LEN: u64 = 20;
 
 /// GDT selectors (see `data_area`).
 pub const SEL_CODE32: u16 = 0x08;
@@ -118,6 +125,9 @@ pub enum Scenario {
     Halt,
     /// Jump to `NO_RAM_ADDR`.
     JumpToNoRam,
+    /// Fill the last `NOP_SLED_LEN` bytes of RAM with `nop`, jump there, run off the end of RAM
+    /// into `RAM_END`, where nothing answers.
+    RunOffRamEnd,
     /// `lidt` a zero-limit IDT, then `int3`.
     NullIdtInt3,
 }
@@ -158,6 +168,8 @@ pub struct CodeRegion {
     pub end: u64,
     /// Linear address of every instruction (and `db` run) the assembler emitted.
     pub instruction_starts: Vec<u64>,
+    /// Mnemonic of each instruction (iced's name, lower case), parallel to `instruction_starts`.
+    pub mnemonics: Vec<String>,
     /// CPU mode kind (kvmtriage's `mode.kind` names) from each address on: a region can change
     /// mode mid-way (CR0.PE set while CS is still a real-mode segment: `protected16`; paging on
     /// with EFER.LME while CS is 32-bit: `compat32`).
@@ -165,6 +177,12 @@ pub struct CodeRegion {
 }
 
 impl CodeRegion {
+    /// The mnemonic of the instruction the assembler put at `address`, if one starts there.
+    pub fn mnemonic_at(&self, address: u64) -> Option<&str> {
+        let i = self.instruction_starts.iter().position(|s| *s == address)?;
+        Some(self.mnemonics[i].as_str())
+    }
+
     /// The mode kind the CPU is in when it executes the instruction at `address`.
     pub fn kind_at(&self, address: u64) -> &'static str {
         self.kinds
@@ -200,9 +218,16 @@ struct Assembled {
     bytes: Vec<u8>,
     labels: Vec<u64>,
     starts: Vec<u64>,
+    /// Mnemonic of each instruction, parallel to `starts` (`db` for raw bytes).
+    mnemonics: Vec<String>,
 }
 
 fn assemble(mut a: CodeAssembler, ip: u64, labels: &[CodeLabel]) -> Result<Assembled, IcedError> {
+    let mnemonics = a
+        .instructions()
+        .iter()
+        .map(|i| format!("{:?}", i.mnemonic()).to_lowercase())
+        .collect();
     let result = a.assemble_options(ip, BlockEncoderOptions::RETURN_NEW_INSTRUCTION_OFFSETS)?;
     let labels = labels
         .iter()
@@ -218,6 +243,7 @@ fn assemble(mut a: CodeAssembler, ip: u64, labels: &[CodeLabel]) -> Result<Assem
         bytes: result.inner.code_buffer,
         labels,
         starts,
+        mnemonics,
     })
 }
 
@@ -327,6 +353,29 @@ fn emit_scenario(
                 }
                 _ => {
                     a.mov(eax, NO_RAM_ADDR as u32)?;
+                    a.jmp(eax)?;
+                }
+            }
+            Ok(None)
+        }
+        Scenario::RunOffRamEnd => {
+            let sled = RAM_END - NOP_SLED_LEN;
+            a.cld()?;
+            match mode {
+                Mode::Long64 => a.mov(rdi, sled)?,
+                _ => a.mov(edi, sled as u32)?,
+            }
+            a.mov(ecx, NOP_SLED_LEN as u32)?;
+            a.mov(al, 0x90u32)?;
+            a.rep().stosb()?;
+            load_registers(a, regs)?;
+            match mode {
+                Mode::Long64 => {
+                    a.mov(rax, sled)?;
+                    a.jmp(rax)?;
+                }
+                _ => {
+                    a.mov(eax, sled as u32)?;
                     a.jmp(eax)?;
                 }
             }
@@ -474,7 +523,7 @@ pub fn build(mode: Mode, scenario: Scenario, start_ap: bool) -> Result<Guest, Ic
             expected_label_region = Some((1, 0));
         }
     } else {
-        // Identity-map 0..2 MiB and 256 MiB..+2 MiB with 2 MiB pages (SDM Vol. 3A §4.5).
+        // Identity-map 0..2 MiB and 256 MiB..+2 MiB with 2 MiB pages (SDM Vol. 3A §4.5) ...
         c32.cld()?;
         c32.mov(edi, PML4_ADDR)?;
         c32.xor(eax, eax)?;
@@ -486,8 +535,11 @@ pub fn build(mode: Mode, scenario: Scenario, start_ap: bool) -> Result<Guest, Ic
             PML4_ADDR + 0x2000 + 3,
         )?;
         c32.mov(dword_ptr(u64::from(PML4_ADDR) + 0x2000), 0x83u32)?;
-        let pd_no_ram = u64::from(PML4_ADDR) + 0x2000 + (NO_RAM_ADDR >> 21) * 8;
-        c32.mov(dword_ptr(pd_no_ram), NO_RAM_ADDR as u32 | 0x83)?;
+        // ... and the 2 MiB pages on both sides of RAM_END (identity, 2 MiB pages).
+        for page in [NO_RAM_ADDR, RAM_END - (2 << 20), RAM_END] {
+            let pde = u64::from(PML4_ADDR) + 0x2000 + (page >> 21) * 8;
+            c32.mov(dword_ptr(pde), page as u32 | 0x83)?;
+        }
         c32.mov(eax, cr4)?;
         c32.or(eax, 0x20 | 0x200)?; // PAE | OSFXSR
         c32.mov(cr4, eax)?;
@@ -559,7 +611,11 @@ pub fn build(mode: Mode, scenario: Scenario, start_ap: bool) -> Result<Guest, Ic
         Some((0, i)) => boot.labels[i],
         Some((1, i)) => c32.labels[i],
         Some((2, i)) => c64.labels[i],
-        _ => NO_RAM_ADDR,
+        _ => match scenario {
+            Scenario::JumpToNoRam => NO_RAM_ADDR,
+            Scenario::RunOffRamEnd => RAM_END,
+            Scenario::Halt | Scenario::NullIdtInt3 => unreachable!("scenario ends at a label"),
+        },
     };
     let region = |name, bitness, start: u64, a: &Assembled, kinds| CodeRegion {
         name,
@@ -567,6 +623,7 @@ pub fn build(mode: Mode, scenario: Scenario, start_ap: bool) -> Result<Guest, Ic
         start,
         end: start + a.bytes.len() as u64,
         instruction_starts: a.starts.clone(),
+        mnemonics: a.mnemonics.clone(),
         kinds,
     };
     let mut boot_kinds = vec![(LOAD_ADDR, "real")];
