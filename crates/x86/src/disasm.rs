@@ -538,6 +538,7 @@ fn finish_listing(
             fmt,
             &d.instr,
             valid,
+            d.no_more_bytes,
             bytes,
             linear(input.marker),
             synced,
@@ -668,6 +669,7 @@ fn build_fault(
     fmt: &mut dyn Formatter,
     instr: &Instruction,
     valid: bool,
+    truncated: bool,
     bytes: &[u8],
     address: u64,
     synced: bool,
@@ -697,7 +699,11 @@ fn build_fault(
         registers: Vec::new(),
         memory: Vec::new(),
         msr: None,
-        effect: Effect::invalid(bytes),
+        effect: if truncated {
+            Effect::truncated(bytes)
+        } else {
+            Effect::invalid(bytes)
+        },
     };
     if !valid {
         return fault;

@@ -105,7 +105,8 @@ pub struct Effect {
     /// Class: `msr_write`, `msr_read`, `port_out`, `port_in`, `cpuid`, `xsetbv`, `cr_write`,
     /// `cr_read`, `dr_write`, `dr_read`, `descriptor_table_load`, `segment_load`, `far_branch`,
     /// `far_return`, `interrupt_return`, `software_interrupt`, `undefined_opcode`, `halt`,
-    /// `hypercall`, `smm_return`, `tlb_invalidate`, `xsave`, `xrstor`, `other`, `invalid`.
+    /// `hypercall`, `smm_return`, `tlb_invalidate`, `xsave`, `xrstor`, `other`, `invalid`,
+    /// `truncated` (the window ends inside the instruction).
     pub kind: &'static str,
     /// One line for the terminal report.
     pub summary: String,
@@ -147,6 +148,16 @@ impl Effect {
             vector: None,
             memory_address: None,
         }
+    }
+
+    pub(crate) fn truncated(bytes: &[u8]) -> Self {
+        Effect::new(
+            "truncated",
+            format!(
+                "(truncated): the instruction starting with {} runs past the readable bytes of the code window, so it cannot be decoded",
+                hex_bytes(bytes)
+            ),
+        )
     }
 
     pub(crate) fn invalid(bytes: &[u8]) -> Self {

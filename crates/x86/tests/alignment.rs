@@ -129,6 +129,11 @@ fn marker_on_unreadable_byte_or_truncated_instruction() {
     let f = a.fault.expect("fault");
     assert!(!f.valid);
     assert_eq!(f.mnemonic, "(bad)");
+    assert_eq!(f.effect.kind, "truncated");
+    assert_eq!(
+        f.effect.summary,
+        "(truncated): the instruction starting with 0f runs past the readable bytes of the code window, so it cannot be decoded"
+    );
     assert!(
         a.notes
             .iter()
