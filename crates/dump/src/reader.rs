@@ -24,6 +24,8 @@ const MAX_GAP: u32 = 8;
 const CODE_BYTES: usize = 50;
 
 pub(crate) fn read(text: &str) -> Result<Vec<Dump>, ReadError> {
+    // A byte-order mark is not part of the first line.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     if text.trim().is_empty() {
         return Err(ReadError::Empty);
     }
@@ -414,7 +416,8 @@ fn is_prefix_end(c: u8) -> bool {
     PREFIX_END[usize::from(c)]
 }
 
-const PREFIX_END: [bool; 256] = byte_set(b" \t>]:|/*`#\";");
+/// (0xa0 is the last byte of U+00A0, the no-break space of HTML copies.)
+const PREFIX_END: [bool; 256] = byte_set(b" \t>]:|/*`#\";\xa0");
 
 const fn byte_set(bytes: &[u8]) -> [bool; 256] {
     let mut t = [false; 256];
@@ -527,7 +530,8 @@ impl Reader {
         while i <= scan_end {
             // Candidates follow a prefix character; runs of blanks are skipped.
             let candidate = (i == 0 || is_prefix_end(b[i - 1]))
-                && b.get(i).is_some_and(|c| !matches!(c, b' ' | b'\t'));
+                && b.get(i).is_some_and(|c| !matches!(c, b' ' | b'\t'))
+                && text.is_char_boundary(i);
             if candidate {
                 let rest = &text[i..];
                 if reg_token_at(rest).is_some() {
@@ -563,7 +567,7 @@ impl Reader {
             let carry = self.open.as_ref().is_some_and(|o| !o.code_carry.is_empty());
             let mut i = 0usize;
             while i < b.len().min(120) {
-                if i == 0 || is_prefix_end(b[i - 1]) {
+                if (i == 0 || is_prefix_end(b[i - 1])) && text.is_char_boundary(i) {
                     let rest = &text[i..];
                     if is_byte_line(rest, carry) {
                         return Kind::Bytes(rest);

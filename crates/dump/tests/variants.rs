@@ -257,3 +257,13 @@ fn reflowed_into_long_lines() {
 fn html_escaped_quotes() {
     check("&gt; quotes", &prefixed("&gt; "));
 }
+
+#[test]
+fn byte_order_mark_and_no_break_space_indentation() {
+    let body = origin_dump_lines()[1..].join("\n");
+    check(
+        "BOM",
+        &format!("\u{feff}{}\n{body}", origin_dump_lines()[0]),
+    );
+    check("NBSP", &prefixed("\u{a0}\u{a0}"));
+}
