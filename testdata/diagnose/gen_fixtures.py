@@ -206,6 +206,10 @@ FIX["negative-msr-return-eperm"] = (
     dump64(run_failed("Operation not permitted"), rcx=0x6E0, rax=0x12345678, rdx=0x1),
     dump64(run_failed("Operation not permitted"), rcx=0x404, rax=0xFFFFFFFE, rdx=0xFFFFFFFF),
 )
+FIX["x2apic-msr-eperm"] = (
+    dump64(run_failed("Operation not permitted")),  # WRMSR 0x838 (TMICT) = 0x7213cc9, as in the origin note
+    dump64(run_failed("Operation not permitted"), rcx=0x6E0, rax=0x12345678, rdx=0x1),  # TSC_DEADLINE: not x2APIC
+)
 FIX["eperm-not-msr"] = (
     dump64(run_failed("Operation not permitted"), code=(ORIGIN_BEFORE, OUT_AFTER), rdx=0x3F8),
     dump64(run_failed("Operation not permitted")),

@@ -10,7 +10,13 @@ use std::hint::black_box;
 fn analysis(d: &kvmtriage_dump::Dump) -> kvmtriage_x86::CodeAnalysis {
     let code = d.code.as_ref().expect("code");
     let f = Facts::from_dump(d, None);
-    let state = MachineState { rax: f.rax, rcx: f.rcx, rdx: f.rdx, rip: f.rip, ..MachineState::default() };
+    let state = MachineState {
+        rax: f.rax,
+        rcx: f.rcx,
+        rdx: f.rdx,
+        rip: f.rip,
+        ..MachineState::default()
+    };
     let input = CodeInput {
         bytes: &code.bytes,
         marker: code.marker.expect("marker"),
@@ -22,22 +28,40 @@ fn analysis(d: &kvmtriage_dump::Dump) -> kvmtriage_x86::CodeAnalysis {
 }
 
 fn bench(c: &mut Criterion) {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/seed/origin-note.txt")).expect("origin note");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/seed/origin-note.txt"
+    ))
+    .expect("origin note");
     let dump = kvmtriage_dump::read(&text).expect("dump").remove(0);
     let none = DiagnoseOptions::default();
-    let host = DiagnoseOptions { host_kernel: Some(KernelVersion::parse("5.15.0-91-generic").unwrap()) };
-    c.bench_function("diagnose origin dump", |b| b.iter(|| black_box(diagnose(black_box(&dump), None, &none))));
+    let host = DiagnoseOptions {
+        host_kernel: Some(KernelVersion::parse("5.15.0-91-generic").unwrap()),
+    };
+    c.bench_function("diagnose origin dump", |b| {
+        b.iter(|| black_box(diagnose(black_box(&dump), None, &none)))
+    });
     let code = analysis(&dump);
     c.bench_function("diagnose origin dump with CodeAnalysis", |b| {
         b.iter(|| black_box(diagnose(black_box(&dump), Some(&code), &none)))
     });
-    c.bench_function("diagnose origin dump --host-kernel", |b| b.iter(|| black_box(diagnose(black_box(&dump), None, &host))));
-    let mce = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/diagnose/mce-ctl-bit0-clear-eperm/match.txt")).expect("fixture");
+    c.bench_function("diagnose origin dump --host-kernel", |b| {
+        b.iter(|| black_box(diagnose(black_box(&dump), None, &host)))
+    });
+    let mce = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/diagnose/mce-ctl-bit0-clear-eperm/match.txt"
+    ))
+    .expect("fixture");
     let mce = kvmtriage_dump::read(&mce).expect("dump").remove(0);
-    c.bench_function("diagnose MC1_CTL bit-0 dump --host-kernel", |b| b.iter(|| black_box(diagnose(black_box(&mce), None, &host))));
+    c.bench_function("diagnose MC1_CTL bit-0 dump --host-kernel", |b| {
+        b.iter(|| black_box(diagnose(black_box(&mce), None, &host)))
+    });
     c.bench_function("read+analyze_code+diagnose origin note", |b| {
         b.iter(|| {
-            let d = kvmtriage_dump::read(black_box(&text)).expect("dump").remove(0);
+            let d = kvmtriage_dump::read(black_box(&text))
+                .expect("dump")
+                .remove(0);
             let a = analysis(&d);
             black_box(diagnose(&d, Some(&a), &none))
         })
