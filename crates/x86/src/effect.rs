@@ -941,12 +941,12 @@ fn describe_segment_load(
                 format!(
                     "{m}: loads {target} with {}{extra} from {}",
                     selector_text(sel),
-                    rname(r).to_ascii_uppercase()
+                    word_register_name(r)
                 )
             }
             None => format!(
                 "{m}: loads {target} with the selector in {} (not in the dump)",
-                rname(r).to_ascii_uppercase()
+                word_register_name(r)
             ),
         }
     } else {
@@ -957,6 +957,21 @@ fn describe_segment_load(
         )
     };
     Effect::new("segment_load", summary)
+}
+
+/// The 16-bit name of a GPR (`EAX` -> `AX`, `R8D` -> `R8W`): LTR/LLDT use only the low word.
+fn word_register_name(r: Register) -> String {
+    let n = rname(r).to_ascii_uppercase();
+    if n.len() == 3
+        && (n.starts_with('E')
+            || (n.starts_with('R') && !n[1..].starts_with(|c: char| c.is_ascii_digit())))
+    {
+        n[1..].to_string()
+    } else if n.starts_with('R') && (n.ends_with('D') || n.ends_with('W')) {
+        format!("{}W", &n[..n.len() - 1])
+    } else {
+        n
+    }
 }
 
 fn describe_far_branch(instr: &Instruction, state: &MachineState, m: &str, bitness: u32) -> Effect {

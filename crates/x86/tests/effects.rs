@@ -269,7 +269,7 @@ fn lgdt_lidt_ltr_lldt() {
     };
     assert_eq!(
         effect(&[0x0f, 0x00, 0xd8], 64, &st).summary,
-        "ltr: loads TR with selector 0x0040: GDT index 8, RPL 0 from EAX"
+        "ltr: loads TR with selector 0x0040: GDT index 8, RPL 0 from AX"
     );
     let st = MachineState {
         rax: Some(0),
@@ -277,7 +277,7 @@ fn lgdt_lidt_ltr_lldt() {
     };
     assert_eq!(
         effect(&[0x0f, 0x00, 0xd0], 64, &st).summary,
-        "lldt: loads LDTR with selector 0x0000: null selector (null: no LDT) from EAX"
+        "lldt: loads LDTR with selector 0x0000: null selector (null: no LDT) from AX"
     );
 }
 
