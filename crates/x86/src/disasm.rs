@@ -114,7 +114,7 @@ pub struct Operand {
     pub access: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub register: Option<String>,
-    /// Register value from the dump, immediate, or branch target.
+    /// Register value from the dump, immediate, branch target, or a memory operand's linear address.
     #[serde(
         skip_serializing_if = "Option::is_none",
         serialize_with = "crate::hex::ser_opt_hex64"
@@ -734,7 +734,11 @@ fn build_fault(
             | OpKind::MemorySegRDI
             | OpKind::MemoryESDI
             | OpKind::MemoryESEDI
-            | OpKind::MemoryESRDI => ("memory", None, None),
+            | OpKind::MemoryESRDI => (
+                "memory",
+                None,
+                crate::effect::memory_operand_address(instr, state, bitness).ok(),
+            ),
             _ => ("immediate", None, Some(instr.immediate(i))),
         };
         fault.operands.push(Operand {
