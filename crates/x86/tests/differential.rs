@@ -128,8 +128,11 @@ struct ObjLine {
 /// Runs objdump on `data` and returns its lines keyed by offset.
 fn objdump(data: &[u8], bitness: u32) -> BTreeMap<usize, ObjLine> {
     let dir = std::env::temp_dir();
+    // Unique per call: the corpus and generated tests run in parallel threads of one process.
+    static SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let path = dir.join(format!(
-        "kvmtriage-x86-diff-{}-{bitness}.bin",
+        "kvmtriage-x86-diff-{}-{seq}-{bitness}.bin",
         std::process::id()
     ));
     std::fs::File::create(&path)
