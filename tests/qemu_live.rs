@@ -1,7 +1,7 @@
 //! Differential tests against a real qemu-system-x86_64 (see docs/qemu-live-tests.md).
 //!
-//! Each test assembles a tiny boot disk (tests/qemu_live/guest.rs), boots it under QEMU
-//! (`-accel kvm` or `-accel tcg`), collects what QEMU prints (KVM failure dump on stderr, HMP
+//! Each test assembles a tiny guest (tests/qemu_live/guest.rs; booted through its own `-bios`
+//! ROM, or as a boot disk through SeaBIOS), runs it under QEMU (`-accel kvm` or `-accel tcg`), collects what QEMU prints (KVM failure dump on stderr, HMP
 //! `info registers` over QMP, `-d cpu` / `-d int` logs), feeds that text to the built
 //! `kvmtriage explain --format json -` and checks kvmtriage's reading against what the test
 //! knows without QEMU: the mode it put the guest in, the addresses and bytes the assembler
@@ -500,8 +500,9 @@ fn ram_edge_listing_kvm_long64() {
 // ---------------------------------------------------------------- (b)+(d) zero-limit IDT, int3
 
 /// `lidt` with limit 0, then `int3`. QEMU 7.2 either reports a KVM internal error with the
-/// instruction bytes (KVM, 32-bit, seen on an AMD host) or pauses in run state `shutdown` after
-/// the triple fault. Both outcomes are checked against the guest's own bytes.
+/// instruction bytes (KVM 32 and 64 on the nested-KVM AMD test host) or pauses in run state
+/// `shutdown` after the triple fault (TCG; KVM 64 in the SeaBIOS-booted corpus). Whichever
+/// happens is checked against the guest's own bytes.
 fn null_idt_int3(accel: Accel, mode: Mode, test: &str) {
     if !can_run(test, accel) {
         return;
