@@ -6,6 +6,11 @@
 //!   instruction alignment, and explains the instruction at the marker ([`CodeAnalysis`]).
 //! - [`describe_effect`]: what a trapping instruction (WRMSR, OUT, CPUID, MOV CR, INT n, VMCALL, ...)
 //!   did with the dumped register values ([`MachineState`]).
+//! - [`msrimm`]: the immediate forms of RDMSR/WRMSRNS, decoded by hand (iced-x86 1.22 lacks them).
+//! - [`ports`]: names of well-known I/O ports (COM1-4, PIC, PIT, CMOS, PCI config, fw_cfg, ...).
+//!
+//! Hex strings in the JSON: 64-bit values and addresses as `0x` + 16 digits, MSR indices, ports and
+//! field values in the shortest form (see [`hex`]). Instruction bytes as `"0f 30"`.
 //!
 //! Pure: no I/O, no printing. Does not depend on kvmtriage-dump; callers fill [`CodeInput`] and
 //! [`MachineState`] from their own model.
