@@ -1086,7 +1086,7 @@ fn describe_ud(instr: &Instruction, m: &str, bitness: u32) -> Effect {
                 && instr.memory_displ_size() == 1;
             if ubsan {
                 format!(
-                    "{m}: raises #UD (vector 6); Linux encodes UBSAN traps as ud1 eax,[eax+type]: check type 0x{:x}",
+                    "{m}: raises #UD (vector 6); Linux with CONFIG_UBSAN_TRAP (Clang) encodes UBSAN traps as ud1 eax,[eax+type] (arch/x86/kernel/traps.c decode_bug): check type 0x{:x}",
                     instr.memory_displacement64() & 0xff
                 )
             } else {

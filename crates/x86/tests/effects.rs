@@ -358,7 +358,7 @@ fn ud2_and_ud1_ubsan() {
     // 67 0f b9 40 12: ud1 eax,[eax+0x12]
     assert_eq!(
         effect(&[0x67, 0x0f, 0xb9, 0x40, 0x12], 64, &s64()).summary,
-        "ud1: raises #UD (vector 6); Linux encodes UBSAN traps as ud1 eax,[eax+type]: check type 0x12"
+        "ud1: raises #UD (vector 6); Linux with CONFIG_UBSAN_TRAP (Clang) encodes UBSAN traps as ud1 eax,[eax+type] (arch/x86/kernel/traps.c decode_bug): check type 0x12"
     );
 }
 
