@@ -61,17 +61,16 @@ impl Facts {
                 vector: *exception,
                 error_code: *error_code,
             },
-            DumpEvent::UnknownExit {
-                hardware_reason,
-                exit_reason,
-                message,
-                ..
-            } => match hardware_reason.or(*exit_reason) {
-                Some(r) => Event::UnknownExit { hardware_reason: r },
-                None => Event::Other {
-                    message: message.clone(),
-                },
+            // "hardware reason" is the VMX/SVM exit code KVM could not map (KVM_EXIT_UNKNOWN);
+            // "unknown exit reason N" is a KVM_EXIT_* code QEMU does not handle: different things.
+            DumpEvent::UnknownExit { hardware_reason: Some(r), .. } => Event::UnknownExit { hardware_reason: *r },
+            DumpEvent::UnknownExit { exit_reason: Some(r), .. } => Event::Other {
+                message: format!(
+                    "QEMU does not handle KVM exit reason {r} ({}); the VMM and the kernel disagree about which exits can happen",
+                    crate::decode::kvm_exit_name(*r).unwrap_or("not in this table")
+                ),
             },
+            DumpEvent::UnknownExit { message, .. } => Event::Other { message: message.clone() },
             DumpEvent::TripleFault { .. } => Event::TripleFault,
             DumpEvent::Fatal { message, .. } => Event::TcgFatal {
                 message: message.clone(),

@@ -333,3 +333,33 @@ fn entry_failure_codes() {
     assert_eq!(entry_failure(u64::MAX).kind, "svm_vmexit_invalid");
     assert_eq!(entry_failure(0x1234_5678_9abc).kind, "unknown");
 }
+
+#[test]
+fn unknown_kvm_exit_reason_is_not_a_hardware_reason() {
+    let base = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/diagnose/vmx-msr-load-fail/match.txt"
+    ))
+    .unwrap();
+    let body: String = base.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    let opts = DiagnoseOptions::default();
+    // QEMU: "KVM: unknown exit reason %d" is a KVM_EXIT_* code it does not handle.
+    let d = kvmtriage_dump::read(&format!("KVM: unknown exit reason 29\n{body}"))
+        .unwrap()
+        .remove(0);
+    let g = kvmtriage_diagnose::diagnose(&d, None, &opts);
+    assert_eq!(g.classification.class, "other");
+    assert!(
+        g.verdict
+            .contains("KVM exit reason 29 (KVM_EXIT_X86_RDMSR)"),
+        "{}",
+        g.verdict
+    );
+    // "hardware reason" (hex) is the VMX exit code: 0x31 = EPT misconfiguration.
+    let d = kvmtriage_dump::read(&format!("KVM: unknown exit, hardware reason 31\n{body}"))
+        .unwrap()
+        .remove(0);
+    let g = kvmtriage_diagnose::diagnose(&d, None, &opts);
+    assert_eq!(g.classification.class, "unknown_exit");
+    assert_eq!(g.known_issues[0].id, "unknown-exit-ept-misconfig");
+}
