@@ -65,7 +65,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 "found": true,
                 "msr": info,
                 "has_layout": info.has_layout(),
-                "value": args.value.map(hex64),
+                "value": args.value.map(hex_min),
                 "fields": fields,
             });
             println!("{}", serde_json::to_string_pretty(&doc)?);

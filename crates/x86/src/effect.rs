@@ -1117,16 +1117,12 @@ fn describe_hypercall(instr: &Instruction, state: &MachineState, m: &str, bitnes
     };
     let number = gpr(state, nr_reg);
     let name = number.and_then(kvm_hypercall_name);
-    let arguments: Vec<Option<String>> = args.iter().map(|r| gpr(state, *r).map(hex64)).collect();
+    let arguments: Vec<Option<String>> = args.iter().map(|r| gpr(state, *r).map(hex_min)).collect();
     let arg_text: Vec<String> = args
         .iter()
-        .zip(&arguments)
-        .map(|(r, v)| {
-            format!(
-                "{}={}",
-                rname(*r).to_ascii_uppercase(),
-                v.as_deref().unwrap_or("?")
-            )
+        .map(|r| {
+            let v = gpr(state, *r).map_or_else(|| "?".to_string(), hex64);
+            format!("{}={v}", rname(*r).to_ascii_uppercase())
         })
         .collect();
     let vendor = if instr.mnemonic() == Mnemonic::Vmmcall {

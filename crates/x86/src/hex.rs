@@ -1,7 +1,8 @@
 //! Hex formatting shared by the JSON and text output.
 //!
-//! Convention: 64-bit register values and addresses are `0x` + 16 lowercase digits
-//! (`0x0000000007213cc9`); MSR indices, ports and field values use the shortest form (`0x838`).
+//! JSON: every number that can exceed 32 bits is a string, `0x` + the shortest lowercase hex
+//! (`"0x7213cc9"`, `"0xffffffff96070964"`), like the rest of the kvmtriage JSON (docs/json.md).
+//! Text one-liners print 64-bit values with 16 digits (`0x0000000007213cc9`) so widths line up.
 
 /// `0x` + 16 lowercase hex digits.
 pub fn hex64(v: u64) -> String {
@@ -32,8 +33,9 @@ pub fn hex_bytes(bytes: &[u8]) -> String {
     s
 }
 
+/// JSON form of a 64-bit value: shortest hex.
 pub(crate) fn ser_hex64<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&hex64(*v))
+    s.serialize_str(&hex_min(*v))
 }
 
 pub(crate) fn ser_hex_min<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
@@ -45,7 +47,7 @@ pub(crate) fn ser_opt_hex64<S: serde::Serializer>(
     s: S,
 ) -> Result<S::Ok, S::Error> {
     match v {
-        Some(v) => s.serialize_str(&hex64(*v)),
+        Some(v) => s.serialize_str(&hex_min(*v)),
         None => s.serialize_none(),
     }
 }

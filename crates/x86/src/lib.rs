@@ -9,8 +9,9 @@
 //! - [`msrimm`]: the immediate forms of RDMSR/WRMSRNS, decoded by hand (iced-x86 1.22 lacks them).
 //! - [`ports`]: names of well-known I/O ports (COM1-4, PIC, PIT, CMOS, PCI config, fw_cfg, ...).
 //!
-//! Hex strings in the JSON: 64-bit values and addresses as `0x` + 16 digits, MSR indices, ports and
-//! field values in the shortest form (see [`hex`]). Instruction bytes as `"0f 30"`.
+//! Hex strings in the JSON: `0x` + shortest lowercase hex (`"0x7213cc9"`), as in the rest of the
+//! kvmtriage JSON; the text one-liners pad 64-bit values to 16 digits (see [`hex`]). Instruction
+//! bytes as `"0f 30"`.
 //!
 //! Pure: no I/O, no printing. Does not depend on kvmtriage-dump; callers fill [`CodeInput`] and
 //! [`MachineState`] from their own model.
