@@ -39,6 +39,19 @@ fn parse_value(s: &str) -> Result<u64, String> {
     parsed.map_err(|_| format!("{s:?} is not a 64-bit value (use 0x-prefixed hex or decimal)"))
 }
 
+/// Writes to standard output; a closed pipe (`kvmtriage msr ... | head`) is not an error.
+fn emit(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let info = match msr::resolve(&args.query) {
         Ok(info) => info,
@@ -50,7 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             match args.format {
                 Format::Json => {
                     let doc = serde_json::json!({ "query": args.query, "found": false, "error": err.to_string() });
-                    println!("{}", serde_json::to_string_pretty(&doc)?);
+                    emit(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
                 }
                 Format::Text => eprintln!("kvmtriage: {err}"),
             }
@@ -68,7 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 "value": args.value.map(hex_min),
                 "fields": fields,
             });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            emit(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
         }
         Format::Text => {
             let mut out = format!(
@@ -105,7 +118,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                     ));
                 }
             }
-            print!("{out}");
+            emit(&out)?;
         }
     }
     Ok(exit::OK)
