@@ -974,49 +974,59 @@ fn scan_line(b: &[u8]) -> LineScan {
         event: false,
         oops_rip: false,
     };
-    let mut i = 0;
-    while i < b.len() {
-        // Skip 8 uninteresting bytes at a time (most of a prose line).
-        if let Some(chunk) = b.get(i..i + 8) {
-            let any = chunk
-                .iter()
-                .fold(0u8, |acc, c| acc | SCAN_CLASS[usize::from(*c)]);
-            if any == 0 {
-                i += 8;
-                continue;
+    // Look at 8 bytes at a time; most chunks of a prose line hold nothing of
+    // interest and are skipped with eight table loads.
+    let mut base = 0;
+    let mut chunks = b.chunks_exact(8);
+    for chunk in &mut chunks {
+        let any = chunk
+            .iter()
+            .fold(0u8, |acc, c| acc | SCAN_CLASS[usize::from(*c)]);
+        if any != 0 {
+            for k in 0..8 {
+                scan_byte(b, base + k, &mut out);
             }
         }
-        let c = b[i];
-        i += 1;
-        let i = i - 1;
-        match SCAN_CLASS[usize::from(c)] {
-            0 => {}
-            1 => out.eq_or_hash |= i < 200,
-            _ => {
-                let rest = &b[i..];
-                let next = rest.get(1).copied().unwrap_or(0);
-                let prev_e = i > 0 && b[i - 1] == b'e';
-                let hit = match (c, next) {
-                    (b'k', b'v') => rest.starts_with(b"kvm run failed"),
-                    (b'x', b't') => prev_e && rest.starts_with(b"xtra data["),
-                    (b'm', b'u') => prev_e && rest.starts_with(b"mulation failure"),
-                    (b'K', b'V') => EVENT_KEYWORDS[3..7].iter().any(|k| rest.starts_with(k)),
-                    (b'F', b'a') => EVENT_KEYWORDS[7..9].iter().any(|k| rest.starts_with(k)),
-                    (b'R', b'I') => {
-                        out.oops_rip |= rest.starts_with(b"RIP: 00");
-                        false
-                    }
-                    (b'R', b'e') => rest.starts_with(b"Restoring resisters"),
-                    (b'T', b'r') => rest.starts_with(b"Triple fault"),
-                    (b'q', b'e') => rest.starts_with(b"qemu: fatal:"),
-                    (b'C', b'P') => rest.starts_with(b"CPU Reset (CPU"),
-                    _ => false,
-                };
-                out.event |= hit;
-            }
-        }
+        base += 8;
+    }
+    for k in base..b.len() {
+        scan_byte(b, k, &mut out);
     }
     out
+}
+
+/// [`scan_line`] for the byte at `i`; the keyword's next byte is checked
+/// before the full comparison.
+fn scan_byte(b: &[u8], i: usize, out: &mut LineScan) {
+    let Some(&c) = b.get(i) else {
+        return;
+    };
+    match SCAN_CLASS[usize::from(c)] {
+        0 => {}
+        1 => out.eq_or_hash |= i < 200,
+        _ => {
+            let rest = &b[i..];
+            let next = rest.get(1).copied().unwrap_or(0);
+            let prev_e = i > 0 && b[i - 1] == b'e';
+            let hit = match (c, next) {
+                (b'k', b'v') => rest.starts_with(b"kvm run failed"),
+                (b'x', b't') => prev_e && rest.starts_with(b"xtra data["),
+                (b'm', b'u') => prev_e && rest.starts_with(b"mulation failure"),
+                (b'K', b'V') => EVENT_KEYWORDS[3..7].iter().any(|k| rest.starts_with(k)),
+                (b'F', b'a') => EVENT_KEYWORDS[7..9].iter().any(|k| rest.starts_with(k)),
+                (b'R', b'I') => {
+                    out.oops_rip |= rest.starts_with(b"RIP: 00");
+                    false
+                }
+                (b'R', b'e') => rest.starts_with(b"Restoring resisters"),
+                (b'T', b'r') => rest.starts_with(b"Triple fault"),
+                (b'q', b'e') => rest.starts_with(b"qemu: fatal:"),
+                (b'C', b'P') => rest.starts_with(b"CPU Reset (CPU"),
+                _ => false,
+            };
+            out.event |= hit;
+        }
+    }
 }
 
 fn classify_event(text: &str) -> Option<EventLine<'_>> {
