@@ -718,15 +718,12 @@ pub fn diagnose_facts(f: &Facts, opts: &DiagnoseOptions) -> Diagnosis {
                 };
                 reason.push_str("; lowered because the dump is damaged");
             }
-            if !ruled_out.is_empty() && best.kind != IssueKind::Bug {
+            let bugs_ruled_out = ruled_out.iter().filter(|r| r.kind == IssueKind::Bug).count();
+            if bugs_ruled_out > 0 && best.kind != IssueKind::Bug {
                 reason.push_str(&format!(
-                    "; {} more specific entr{} weighed and ruled out",
-                    ruled_out.len(),
-                    if ruled_out.len() == 1 {
-                        "y was"
-                    } else {
-                        "ies were"
-                    }
+                    "; {bugs_ruled_out} known bug{} of this failure class {} weighed and ruled out",
+                    if bugs_ruled_out == 1 { "" } else { "s" },
+                    if bugs_ruled_out == 1 { "was" } else { "were" }
                 ));
             }
             let state_clause = guest_state_clause(&classification, big_real, f);
