@@ -325,33 +325,45 @@ pub fn analyze_code(input: &CodeInput, state: &MachineState, opts: &CodeOptions)
         analysis.notes = notes;
         return analysis;
     }
-    if input.bytes[input.marker].is_none() {
+    // An unreadable byte at RIP (a jump into unbacked memory, or off the end of RAM) still leaves
+    // the bytes before it: they show how the vCPU got there, so they are aligned and listed too.
+    let marker_unreadable = input.bytes[input.marker].is_none();
+    if marker_unreadable {
         notes.push(
             "the byte at the marker is ?? (unreadable): the faulting instruction is unknown"
                 .to_string(),
         );
-        analysis.alignment.readable_first = input.marker;
-        analysis.alignment.readable_end = input.marker;
-        analysis.notes = notes;
-        return analysis;
     }
 
-    // Readable range [first, end) around the marker.
+    // Readable range [first, end) around the marker (ending at the marker when RIP is unreadable).
     let first = input.bytes[..input.marker]
         .iter()
         .rposition(Option::is_none)
         .map_or(0, |p| p + 1);
-    let end = input.bytes[input.marker..]
-        .iter()
-        .position(Option::is_none)
-        .map_or(input.bytes.len(), |p| input.marker + p);
+    let end = if marker_unreadable {
+        input.marker
+    } else {
+        input.bytes[input.marker..]
+            .iter()
+            .position(Option::is_none)
+            .map_or(input.bytes.len(), |p| input.marker + p)
+    };
+    if marker_unreadable && first == end {
+        analysis.alignment.readable_first = input.marker;
+        analysis.alignment.readable_end = input.marker;
+        analysis
+            .listing
+            .push(unreadable_marker_line(input, linear(input.marker)));
+        analysis.notes = notes;
+        return analysis;
+    }
     if first > 0 {
         notes.push(format!(
             "bytes before offset {first} are ?? (unreadable); alignment uses offsets {first}..{}",
             input.marker
         ));
     }
-    if end < input.bytes.len() {
+    if end < input.bytes.len() && !marker_unreadable {
         notes.push(format!("?? at offset {end}: decoding stops there"));
     }
     let known: Vec<u8> = input.bytes[first..end]
@@ -447,8 +459,26 @@ pub fn analyze_code(input: &CodeInput, state: &MachineState, opts: &CodeOptions)
             &mut notes,
         );
     });
+    if marker_unreadable {
+        analysis
+            .listing
+            .push(unreadable_marker_line(input, linear(input.marker)));
+    }
     analysis.notes = notes;
     analysis
+}
+
+/// The listing line at an unreadable marker: where the vCPU was, with nothing to decode.
+fn unreadable_marker_line(input: &CodeInput, address: u64) -> ListingLine {
+    ListingLine {
+        address,
+        offset: input.marker,
+        bytes: "??".to_string(),
+        text: "(unreadable)".to_string(),
+        is_fault: true,
+        valid: false,
+        uncertain: false,
+    }
 }
 
 /// A lazily built formatter (Intel or AT&T).

@@ -144,6 +144,35 @@ fn marker_on_unreadable_byte_or_truncated_instruction() {
 }
 
 #[test]
+fn unreadable_marker_still_lists_the_code_that_led_there() {
+    // A jump off the end of RAM: 0x1000 - 4 holds `mov eax,ebx; nop; nop`, RIP is unreadable.
+    let mut bytes = k(&[0xcc, 0x89, 0xd8, 0x90, 0x90]);
+    bytes.extend([None, None, None]);
+    let a = run(&bytes, 5, 32);
+    assert!(a.fault.is_none());
+    assert!(a.alignment.synced);
+    let lines: Vec<(u64, &str, &str, bool)> = a
+        .listing
+        .iter()
+        .map(|l| (l.address, l.bytes.as_str(), l.text.as_str(), l.is_fault))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            (0xffb, "cc", "int3", false),
+            (0xffc, "89 d8", "mov eax,ebx", false),
+            (0xffe, "90", "nop", false),
+            (0xfff, "90", "nop", false),
+            (0x1000, "??", "(unreadable)", true),
+        ]
+    );
+    // Nothing readable at all: only the marker line.
+    let a = run(&[None, None, None], 1, 64);
+    assert_eq!(a.listing.len(), 1);
+    assert_eq!(a.listing[0].text, "(unreadable)");
+}
+
+#[test]
 fn real_mode_addresses_include_cs_base() {
     // corpus 045: CS base 0x... + IP; marker at 20.
     let bytes = k(&[
