@@ -5,12 +5,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod arena;
 mod cmd;
 
-// The iced-x86 decoder and formatter build their tables from thousands of small allocations at
-// start-up; mimalloc makes those cheap, which is most of a short `explain` run (docs/performance.md).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: arena::StartupArena = arena::StartupArena;
 
 /// Exit codes, documented in `docs/exit-codes.md`.
 pub mod exit {
@@ -29,6 +28,9 @@ pub mod exit {
     pub const LIMIT: u8 = 5;
     /// repro: /dev/kvm is missing or not accessible.
     pub const NO_KVM: u8 = 6;
+    /// `explain`: the report was printed, but a dump is damaged (malformed values, or cut short);
+    /// the damage is listed on standard error with line numbers.
+    pub const DAMAGED: u8 = 7;
 }
 
 #[derive(Parser)]

@@ -73,7 +73,9 @@ fn origin_json_names_the_wrmsr_and_its_values() {
     let marked: Vec<_> = listing.iter().filter(|l| l["is_fault"] == true).collect();
     assert_eq!(marked.len(), 1, "exactly one listing line is the fault");
     assert_eq!(marked[0]["address"], "0xffffffff96070964");
-    assert!(d["diagnosis"]["verdict"].as_str().is_some_and(|s| s.contains("EPERM")));
+    assert!(d["diagnosis"]["verdict"]
+        .as_str()
+        .is_some_and(|s| s.contains("EPERM")));
 }
 
 #[test]
@@ -120,7 +122,9 @@ fn markdown_report_has_headings_and_a_fenced_listing() {
     assert!(out.starts_with("## "), "{out}");
     assert!(out.contains("### Evidence"));
     let fence = out.find("```\n").expect("a fenced block");
-    let fault_line = out.find("\n=> ffffffff96070964  0f 30").expect("the marked fault line");
+    let fault_line = out
+        .find("\n=> ffffffff96070964  0f 30")
+        .expect("the marked fault line");
     assert!(fence < fault_line, "{out}");
 }
 
@@ -139,7 +143,10 @@ fn mode_override_decodes_the_window_as_asked() {
         .iter()
         .filter_map(|l| l["text"].as_str())
         .collect();
-    assert!(texts.contains(&"dec eax"), "REX.W decodes as dec eax in 32-bit mode: {texts:?}");
+    assert!(
+        texts.contains(&"dec eax"),
+        "REX.W decodes as dec eax in 32-bit mode: {texts:?}"
+    );
     let bad = kvmtriage(&["explain", "--mode", "48", ORIGIN]);
     assert_ne!(bad.status.code(), Some(0));
     assert!(stderr(&bad).contains("48"));
@@ -175,7 +182,14 @@ fn cpu_selects_one_dump_of_info_registers_a() {
 
 #[test]
 fn host_kernel_is_parsed_and_bad_versions_are_refused() {
-    let ok = kvmtriage(&["explain", "--format", "json", "--host-kernel", "5.15.0-91-generic", ORIGIN]);
+    let ok = kvmtriage(&[
+        "explain",
+        "--format",
+        "json",
+        "--host-kernel",
+        "5.15.0-91-generic",
+        ORIGIN,
+    ]);
     assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
     let bad = kvmtriage(&["explain", "--host-kernel", "banana", ORIGIN]);
     assert_eq!(bad.status.code(), Some(1));
@@ -193,16 +207,26 @@ fn unreadable_and_empty_inputs_exit_3_with_a_message() {
     assert_eq!(empty.status.code(), Some(3));
     assert!(stderr(&empty).contains("empty"), "{}", stderr(&empty));
 
-    let binary = with_stdin(&["explain", "-"], b"RAX=\x00\x01\x02\xff\xfe binary\n\x7fELF\x00\x00");
+    let binary = with_stdin(
+        &["explain", "-"],
+        b"RAX=\x00\x01\x02\xff\xfe binary\n\x7fELF\x00\x00",
+    );
     assert_eq!(binary.status.code(), Some(3));
     assert!(stderr(&binary).contains("line 1"), "{}", stderr(&binary));
 }
 
 #[test]
 fn text_without_a_dump_exits_2() {
-    let o = with_stdin(&["explain", "-"], b"hello\nthis is a mail without any register dump\n");
+    let o = with_stdin(
+        &["explain", "-"],
+        b"hello\nthis is a mail without any register dump\n",
+    );
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("no QEMU x86 register dump"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no QEMU x86 register dump"),
+        "{}",
+        stderr(&o)
+    );
     assert!(o.stdout.is_empty());
 }
 
@@ -212,7 +236,12 @@ fn damaged_dump_still_yields_what_can_be_read() {
     // Cut mid-line inside the segment block.
     let cut = &text[..text.find("DS =0000").expect("DS line") + 12];
     let o = with_stdin(&["explain", "--format", "json", "-"], cut.as_bytes());
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("kvmtriage: warning: -:10:"),
+        "{}",
+        stderr(&o)
+    );
     let v = json(&o);
     let d = &v["dumps"][0];
     assert_eq!(d["event"]["kind"], "run_failed");
@@ -232,4 +261,20 @@ fn usage_errors_exit_1_and_help_exits_0() {
     let help = kvmtriage(&["explain", "--help"]);
     assert_eq!(help.status.code(), Some(0));
     assert!(stdout(&help).contains("--host-kernel"));
+}
+
+#[test]
+fn malformed_values_exit_7_naming_the_line() {
+    let text = std::fs::read_to_string(root().join(ORIGIN)).expect("origin");
+    // RAX with 15 hex digits (line 2).
+    let short = text.replacen("RAX=0000000007213cc9", "RAX=000000007213cc9", 1);
+    let o = with_stdin(&["explain", "--format", "json", "-"], short.as_bytes());
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert!(stderr(&o).contains("-:2:"), "{}", stderr(&o));
+    // Two markers in one Code line (line 21).
+    let two = text.replacen("<0f> 30", "<0f> <30>", 1);
+    let o = with_stdin(&["explain", "--format", "json", "-"], two.as_bytes());
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert!(stderr(&o).contains("-:21:"), "{}", stderr(&o));
+    assert!(!o.stdout.is_empty(), "the report is still printed");
 }

@@ -120,8 +120,8 @@ fn origin_eperm_dump_has_the_shape_of_the_origin_note() {
         let name = |l: &str| l.split('=').next().unwrap().to_string();
         assert_eq!(name(o), name(t));
         let segment = o.starts_with("LDT");
-        if o.starts_with("Code=") {
-            let bytes: Vec<&str> = o["Code=".len()..].split(' ').collect();
+        if let Some(code) = o.strip_prefix("Code=") {
+            let bytes: Vec<&str> = code.split(' ').collect();
             assert_eq!(bytes.len(), 50);
             assert_eq!((bytes[20], bytes[21]), ("<0f>", "30"), "marker on wrmsr");
             assert!(!o.contains("??"));

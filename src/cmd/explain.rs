@@ -106,6 +106,20 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
         Err(e) => return Err(e.into()),
     };
+    // A damaged dump still gets its report; the damage goes to standard error with line numbers
+    // and decides the exit code, so scripts notice that the analysis rests on a partial dump.
+    let mut damaged = false;
+    for (i, d) in analysis.dumps.iter().enumerate() {
+        for w in d.dump.warnings.iter().filter(|w| w.kind.is_damage()) {
+            damaged = true;
+            eprintln!(
+                "kvmtriage: warning: {name}:{}: dump {}: {}",
+                w.line,
+                i + 1,
+                w.message
+            );
+        }
+    }
     let info = InputInfo {
         name: &name,
         lines: text.lines().count(),
@@ -138,7 +152,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             return Err(e).context("writing the report");
         }
     }
-    Ok(exit::OK)
+    Ok(if damaged { exit::DAMAGED } else { exit::OK })
 }
 
 fn read_input(path: &PathBuf) -> std::io::Result<Vec<u8>> {

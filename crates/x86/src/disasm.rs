@@ -5,7 +5,7 @@
 //! decoding lands exactly on the marker; see [`analyze_code`] for the exact rule.
 
 use iced_x86::{
-    Decoder, DecoderError, DecoderOptions, Formatter, GasFormatter, Instruction,
+    Decoder, DecoderError, DecoderOptions, FastFormatter, Formatter, GasFormatter, Instruction,
     InstructionInfoFactory, IntelFormatter, OpAccess, OpKind, Register,
 };
 use serde::Serialize;
@@ -440,11 +440,15 @@ pub fn analyze_code(input: &CodeInput, state: &MachineState, opts: &CodeOptions)
     FORMATTERS.with(|cell| {
         let mut slot = cell.borrow_mut();
         let fmt = match opts.syntax {
-            Syntax::Intel => slot.0.get_or_insert_with(|| make_formatter(Syntax::Intel)),
-            Syntax::Att => slot.1.get_or_insert_with(|| make_formatter(Syntax::Att)),
+            Syntax::Intel => slot
+                .0
+                .get_or_insert_with(|| TextFormatter::new(Syntax::Intel)),
+            Syntax::Att => slot
+                .1
+                .get_or_insert_with(|| TextFormatter::new(Syntax::Att)),
         };
         finish_listing(
-            fmt.as_mut(),
+            fmt,
             &mut memo,
             &known,
             first,
@@ -482,18 +486,127 @@ fn unreadable_marker_line(input: &CodeInput, address: u64) -> ListingLine {
 }
 
 /// A lazily built formatter (Intel or AT&T).
-type CachedFormatter = Option<Box<dyn Formatter>>;
+type CachedFormatter = Option<TextFormatter>;
 
 thread_local! {
     static FACTORY: std::cell::RefCell<InstructionInfoFactory> = std::cell::RefCell::new(InstructionInfoFactory::new());
     static FORMATTERS: std::cell::RefCell<(CachedFormatter, CachedFormatter)> =
         const { std::cell::RefCell::new((None, None)) };
+    /// The full Intel formatter, built only when an operand's text cannot be taken from the fast
+    /// formatter's output (see [`TextFormatter::operand_texts`]).
+    static FULL_INTEL: std::cell::RefCell<Option<Box<dyn Formatter>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Formats listing lines and operands.
+///
+/// Intel syntax uses iced-x86's `FastFormatter`: building the full `IntelFormatter`'s tables costs
+/// about 2.6 million instructions, more than the rest of a whole `explain` run together, while the
+/// fast one prints the same text for the options used here. AT&T syntax, asked for explicitly,
+/// uses the `GasFormatter`.
+pub(crate) enum TextFormatter {
+    Fast(Box<FastFormatter>),
+    Full(Box<dyn Formatter>),
+}
+
+impl TextFormatter {
+    pub(crate) fn new(syntax: Syntax) -> Self {
+        match syntax {
+            Syntax::Intel => {
+                let mut f = FastFormatter::new();
+                let o = f.options_mut();
+                o.set_use_hex_prefix(true);
+                o.set_uppercase_hex(false);
+                o.set_rip_relative_addresses(true);
+                o.set_space_after_operand_separator(false);
+                o.set_always_show_memory_size(true);
+                TextFormatter::Fast(Box::new(f))
+            }
+            Syntax::Att => TextFormatter::Full(make_formatter(Syntax::Att)),
+        }
+    }
+
+    pub(crate) fn format(&mut self, instr: &Instruction, out: &mut String) {
+        match self {
+            TextFormatter::Fast(f) => f.format(instr, out),
+            TextFormatter::Full(f) => f.format(instr, out),
+        }
+    }
+
+    /// The text of each of the instruction's operands (empty where the formatter shows none).
+    fn operand_texts(&mut self, instr: &Instruction, formatted: &str) -> Vec<String> {
+        let count = instr.op_count() as usize;
+        if let TextFormatter::Fast(_) = self {
+            if let Some(parts) = split_intel_operands(formatted, &intel_mnemonic(instr)) {
+                if parts.len() == count {
+                    return parts;
+                }
+            }
+            // Hidden or extra operands: ask the full formatter, built once per thread.
+            return FULL_INTEL.with(|cell| {
+                let mut slot = cell.borrow_mut();
+                let full = slot.get_or_insert_with(|| make_formatter(Syntax::Intel));
+                formatter_operands(full.as_mut(), instr)
+            });
+        }
+        match self {
+            TextFormatter::Full(f) => formatter_operands(f.as_mut(), instr),
+            TextFormatter::Fast(_) => Vec::new(),
+        }
+    }
+}
+
+fn formatter_operands(fmt: &mut dyn Formatter, instr: &Instruction) -> Vec<String> {
+    (0..instr.op_count())
+        .map(|i| {
+            let mut text = String::new();
+            if let Ok(Some(fi)) = fmt.get_formatter_operand(instr, i) {
+                let _ = fmt.format_operand(instr, &mut text, fi);
+            }
+            text
+        })
+        .collect()
+}
+
+/// Splits `lock add dword ptr [rax],0x1` into `["dword ptr [rax]", "0x1"]`: the text after the
+/// mnemonic, cut at commas outside brackets and braces. `None` when the mnemonic is not found
+/// as a word.
+fn split_intel_operands(text: &str, mnemonic: &str) -> Option<Vec<String>> {
+    let mut rest = None;
+    let mut offset = 0;
+    for word in text.split(' ') {
+        let end = offset + word.len();
+        if word == mnemonic {
+            rest = Some(text.get(end..).unwrap_or("").trim_start());
+            break;
+        }
+        offset = end + 1;
+    }
+    let rest = rest?;
+    if rest.is_empty() {
+        return Some(Vec::new());
+    }
+    let mut parts = Vec::new();
+    let mut depth = 0i32;
+    let mut start = 0;
+    for (i, c) in rest.char_indices() {
+        match c {
+            '[' | '{' | '(' => depth += 1,
+            ']' | '}' | ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(rest[start..i].to_string());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(rest[start..].to_string());
+    Some(parts)
 }
 
 /// Decodes and formats the listing from `start_rel`, and builds the fault instruction.
 #[allow(clippy::too_many_arguments)]
 fn finish_listing(
-    fmt: &mut dyn Formatter,
+    fmt: &mut TextFormatter,
     memo: &mut Memo<'_>,
     known: &[u8],
     first: usize,
@@ -696,7 +809,7 @@ fn reg_name(reg: Register) -> String {
 
 #[allow(clippy::too_many_arguments)]
 fn build_fault(
-    fmt: &mut dyn Formatter,
+    fmt: &mut TextFormatter,
     instr: &Instruction,
     valid: bool,
     truncated: bool,
@@ -739,12 +852,10 @@ fn build_fault(
         return fault;
     }
     let info = FACTORY.with(|f| f.borrow_mut().info(instr).clone());
+    let mut op_texts = fmt.operand_texts(instr, &fault.text).into_iter();
     for i in 0..instr.op_count() {
         let kind = instr.op_kind(i);
-        let mut op_text = String::new();
-        if let Ok(Some(fi)) = fmt.get_formatter_operand(instr, i) {
-            let _ = fmt.format_operand(instr, &mut op_text, fi);
-        }
+        let op_text = op_texts.next().unwrap_or_default();
         let access = access_name(info.op_access(i));
         let (kind_name, register, value) = match kind {
             OpKind::Register => {

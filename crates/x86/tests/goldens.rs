@@ -34,11 +34,10 @@ fn code_line(path: &str) -> (Vec<Option<u8>>, usize) {
 fn golden(name: &str, a: &CodeAnalysis) {
     let json = serde_json::to_string_pretty(a).expect("json") + "\n";
     let path = repo(&format!("testdata/x86/{name}"));
-    if std::env::var_os("KVMTRIAGE_UPDATE_GOLDEN").is_some() {
+    if std::env::var_os("KVMTRIAGE_BLESS").is_some() {
         std::fs::write(&path, &json).expect("write golden");
     }
-    let want =
-        std::fs::read_to_string(&path).expect("golden file (KVMTRIAGE_UPDATE_GOLDEN=1 creates it)");
+    let want = std::fs::read_to_string(&path).expect("golden file (KVMTRIAGE_BLESS=1 creates it)");
     assert_eq!(json, want, "CodeAnalysis JSON differs from {path}");
 }
 
@@ -151,7 +150,7 @@ fn corpus_011_far_jmp_through_gs_in_16_bit_protected_mode() {
         (f.bytes.as_str(), f.mnemonic.as_str()),
         ("65 66 ff 2e 00 00", "jmp")
     );
-    assert_eq!(f.text, "jmp far fword ptr gs:[0]");
+    assert_eq!(f.text, "jmpf fword ptr gs:[0x0]");
     assert_eq!(
         f.effect.summary,
         "jmp far: jumps to the m16:32 far pointer stored at 0x0000000000006f20 (target not in the dump)"

@@ -210,10 +210,10 @@ fn origin_golden_json() {
         env!("CARGO_MANIFEST_DIR"),
         "/../../testdata/x86/origin-code-analysis.json"
     );
-    if std::env::var_os("KVMTRIAGE_UPDATE_GOLDEN").is_some() {
+    if std::env::var_os("KVMTRIAGE_BLESS").is_some() {
         std::fs::write(path, &json).expect("write golden");
     }
-    let want = std::fs::read_to_string(path)
-        .expect("golden file (run with KVMTRIAGE_UPDATE_GOLDEN=1 to create)");
+    let want =
+        std::fs::read_to_string(path).expect("golden file (run with KVMTRIAGE_BLESS=1 to create)");
     assert_eq!(json, want, "CodeAnalysis JSON differs from {path}");
 }
