@@ -112,11 +112,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     for (i, d) in analysis.dumps.iter().enumerate() {
         for w in d.dump.warnings.iter().filter(|w| w.kind.is_damage()) {
             damaged = true;
+            let prefix = format!("line {}: ", w.line);
+            let message = w.message.strip_prefix(&prefix).unwrap_or(&w.message);
             eprintln!(
-                "kvmtriage: warning: {name}:{}: dump {}: {}",
+                "kvmtriage: warning: {name}:{}: dump {}: {message}",
                 w.line,
-                i + 1,
-                w.message
+                i + 1
             );
         }
     }

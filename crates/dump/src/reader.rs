@@ -64,6 +64,9 @@ struct LogicalLine<'a> {
 
 fn logical_lines(text: &str) -> Vec<LogicalLine<'_>> {
     let qp = text.contains("=3D");
+    // A dump inside a JSON string (QMP `human-monitor-command` answers, `virsh
+    // qemu-monitor-command` output) has its line breaks escaped as `\r\n`.
+    let json_escaped = text.contains("\\n");
     let mut out: Vec<LogicalLine<'_>> = Vec::with_capacity(64);
     let mut no = 0u32;
     let body = text.strip_suffix('\n').unwrap_or(text);
@@ -71,6 +74,17 @@ fn logical_lines(text: &str) -> Vec<LogicalLine<'_>> {
     while let Some(raw) = phys.next() {
         no = no.saturating_add(1);
         let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if json_escaped && line.contains("\\n") && has_dump_token(line) {
+            for piece in line.split("\\n") {
+                let piece = piece.strip_suffix("\\r").unwrap_or(piece);
+                out.push(LogicalLine {
+                    text: Cow::Owned(piece.replace("\\\"", "\"").replace("\\\\", "\\")),
+                    no,
+                    last: no,
+                });
+            }
+            continue;
+        }
         if qp && line.contains("=3D") {
             let first = no;
             let mut joined = String::with_capacity(line.len() * 2);
@@ -116,6 +130,14 @@ fn logical_lines(text: &str) -> Vec<LogicalLine<'_>> {
         }
     }
     out
+}
+
+/// Whether a line holds a piece of a register dump (used to decide whether escaped line breaks
+/// in it are worth splitting).
+fn has_dump_token(line: &str) -> bool {
+    ["RIP=", "EIP=", "RAX=", "EAX=", "CS =", "Code=", "EFER="]
+        .iter()
+        .any(|t| line.contains(t))
 }
 
 /// A terminal or mailer that wraps at a fixed column cuts register tokens

@@ -267,3 +267,19 @@ fn byte_order_mark_and_no_break_space_indentation() {
     );
     check("NBSP", &prefixed("\u{a0}\u{a0}"));
 }
+
+#[test]
+fn json_escaped_as_in_a_qmp_answer() {
+    // `human-monitor-command` answers carry the dump in one JSON string with `\r\n` escapes.
+    let body = origin_dump_lines().join("\\r\\n");
+    let text = format!(
+        ">> {{\"execute\": \"human-monitor-command\"}}\n<< {{\"return\": \"\\r\\n{body}\\r\\n\"}}\n"
+    );
+    check("qmp-json", &text);
+    let d = &read(&text).expect("dump")[0];
+    assert_eq!(
+        d.source.first_line, 2,
+        "every value points at the JSON line"
+    );
+    assert_eq!(d.source.last_line, 2);
+}

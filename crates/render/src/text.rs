@@ -453,7 +453,7 @@ fn registers(out: &mut Out, dump: &Dump) {
     if let Some(fl) = dump.rflags() {
         tail.push(format!(
             "RFLAGS={fl:#x} [{}]",
-            set_names(&dump.decoded.rflags)
+            set_names_except(&dump.decoded.rflags, &[1])
         ));
     }
     if let Some(st) = &dump.state {
@@ -477,9 +477,21 @@ fn registers(out: &mut Out, dump: &Dump) {
 
 /// Names of the set flags/fields, `NAME=value` for multi-bit fields that are non-zero.
 fn set_names(bits: &Option<RegisterBits>) -> String {
+    set_names_except(bits, &[])
+}
+
+/// Like [`set_names`], leaving out reserved bits that are architecturally always 1
+/// (RFLAGS bit 1), which would only be noise.
+fn set_names_except(bits: &Option<RegisterBits>, always_one: &[u8]) -> String {
     let Some(bits) = bits else {
         return "not decoded".into();
     };
+    let reserved: Vec<u8> = bits
+        .unnamed_set_bits
+        .iter()
+        .copied()
+        .filter(|b| !always_one.contains(b))
+        .collect();
     let mut names: Vec<String> = bits
         .fields
         .iter()
@@ -492,11 +504,8 @@ fn set_names(bits: &Option<RegisterBits>) -> String {
             }
         })
         .collect();
-    if !bits.unnamed_set_bits.is_empty() {
-        names.push(format!(
-            "reserved bits {}",
-            bit_ranges(&bits.unnamed_set_bits)
-        ));
+    if !reserved.is_empty() {
+        names.push(format!("reserved bits {}", bit_ranges(&reserved)));
     }
     if names.is_empty() {
         "none".into()
