@@ -276,12 +276,36 @@ fn event(out: &mut Out, dump: &Dump, summary: &str) {
         Event::None => {
             "no error line: a state dump only (info registers, -d cpu, or a bare dump)".to_string()
         }
-        other => {
-            let kind = other.kind().replace('_', " ");
-            match other.line() {
-                Some(l) => format!("{kind} {}", line_of(l)),
-                None => kind,
-            }
+        Event::ExceptionExit {
+            exception,
+            error_code,
+            line,
+        } => format!(
+            "KVM exited to QEMU with exception {exception} (error code {error_code:#x}) {}",
+            line_of(*line)
+        ),
+        Event::UnknownExit { message, line, .. } => {
+            format!("KVM: unknown exit: {message} {}", line_of(*line))
+        }
+        Event::NotifyExit { line } => format!(
+            "KVM notify exit with an invalid context in the guest {}",
+            line_of(*line)
+        ),
+        Event::RegistersFailed { message, line } => {
+            format!(
+                "QEMU failed to get or put registers: {message} {}",
+                line_of(*line)
+            )
+        }
+        Event::CpuReset { cpu, line } => format!(
+            "CPU {cpu} reset (-d cpu_reset): the state just before the reset {}",
+            line_of(*line)
+        ),
+        Event::TripleFault { line } => {
+            format!("triple fault (TCG) {}", line_of(*line))
+        }
+        Event::Fatal { message, line } => {
+            format!("qemu: fatal: {message} {}", line_of(*line))
         }
     };
     out.line(&format!("  {text}"));
@@ -371,7 +395,10 @@ fn listing(out: &mut Out, d: &DumpAnalysis) {
     if d.listing.is_empty() {
         return;
     }
-    let sync = if dis.alignment.synced {
+    let readable = d.listing.iter().any(|l| l.bytes != "??");
+    let sync = if !readable {
+        "no readable bytes".to_string()
+    } else if dis.alignment.synced {
         format!("in sync from window offset {}", dis.alignment.start_offset)
     } else {
         "no start before the marker lands on it; decoded from the marker".to_string()
@@ -383,6 +410,8 @@ fn listing(out: &mut Out, d: &DumpAnalysis) {
     };
     out.heading(&format!("Code ({}-bit{source}, {sync})", dis.bits));
     let width = d.listing.iter().map(|l| l.bytes.len()).max().unwrap_or(0);
+    // Linear addresses outside 64-bit mode fit in 32 bits.
+    let digits = if dis.bits == 64 { 16 } else { 8 };
     let lines: Vec<String> = d
         .listing
         .iter()
@@ -390,7 +419,7 @@ fn listing(out: &mut Out, d: &DumpAnalysis) {
             let mark = if l.is_fault { "=>" } else { "  " };
             let note = if l.uncertain { "   ; uncertain" } else { "" };
             let text = format!(
-                "{mark} {:016x}  {:<width$}  {}{note}",
+                "{mark} {:0digits$x}  {:<width$}  {}{note}",
                 l.address, l.bytes, l.text
             );
             if l.is_fault && out.flavor != Flavor::Markdown {
