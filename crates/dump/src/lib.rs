@@ -16,7 +16,7 @@
 //! assert!(dumps[0].is_damaged());
 //! ```
 //!
-//! What the reader accepts (see `docs/json-dump.md` for the JSON):
+//! What the reader accepts (see `docs/json.md, section "The dump"` for the JSON):
 //! line prefixes (journald/syslog, `dmesg -T`, `[   12.345]`, `[T1234]`,
 //! libvirt timestamps, mail quotes `>`/`> >`/`>>>`/`&gt;`, indentation),
 //! raw quoted-printable mail, lines wrapped or reflowed by mailers and

@@ -679,7 +679,7 @@ pub struct Dump {
     pub opmask: Vec<OpmaskReg>,
     pub vectors: Vec<VectorReg>,
     pub code: Option<CodeWindow>,
-    /// Bit-level decoding of the registers above (see docs/json-dump.md).
+    /// Bit-level decoding of the registers above (see docs/json.md, section "The dump").
     pub decoded: Decoded,
 }
 
