@@ -75,6 +75,45 @@ fn origin_eperm_round_trip() {
     }
     let v = round_trip(&["origin-x2apic-timer", "--inject", "wrmsr:0x838=EPERM"]);
     assert_eq!(v["dumps"][0]["fault"]["msr"]["index"], "0x838");
+    // explain also reads the exit record QEMU would not have printed.
+    let record = &v["dumps"][0]["exit_record"];
+    let field = |k: &str| {
+        record["fields"]
+            .as_array()
+            .expect("exit record fields")
+            .iter()
+            .find(|f| f["key"] == k)
+            .map(|f| f["value"].as_str().unwrap_or_default().to_string())
+    };
+    assert_eq!(
+        field("exit reason").as_deref(),
+        Some("KVM_EXIT_X86_WRMSR (30)")
+    );
+    assert_eq!(field("msr index").as_deref(), Some("0x838"));
+    assert_eq!(field("kvm msr reason").as_deref(), Some("INVAL"));
+    let evidence = v["dumps"][0]["diagnosis"]["evidence"].to_string();
+    assert!(
+        evidence.contains("exit record (kvmtriage repro"),
+        "{evidence}"
+    );
+    assert!(
+        evidence.contains("reproduced by kvmtriage repro"),
+        "{evidence}"
+    );
+}
+
+#[test]
+fn triple_fault_record_is_read_as_a_triple_fault() {
+    if !have_kvm() {
+        return;
+    }
+    let text = kvmtriage(&["repro", "triple-fault", "-q"], None);
+    assert_eq!(text.status.code(), Some(4));
+    let explained = kvmtriage(&["explain", "--format", "json", "-"], Some(&text.stdout));
+    assert!(explained.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&explained.stdout).unwrap();
+    assert_eq!(v["dumps"][0]["event"]["kind"], "triple_fault");
+    assert_eq!(v["dumps"][0]["fault"]["mnemonic"], "ud2");
 }
 
 #[test]

@@ -28,7 +28,7 @@ pub use kvmtriage_diagnose::{DiagnoseOptions, Diagnosis, IssueReport, KernelVers
 pub use kvmtriage_dump::{Dump, ReadError};
 pub use kvmtriage_x86::{Alignment, CodeAnalysis, FaultInstruction, ListingLine, Syntax};
 
-use kvmtriage_dump::{Gpr, SegName};
+use kvmtriage_dump::{Event, ExitRecord, Gpr, SegName};
 use kvmtriage_x86::{CodeInput, CodeOptions, MachineState};
 
 /// Version of the JSON document `kvmtriage explain --format json` prints (docs/json.md).
@@ -136,12 +136,27 @@ pub fn analyze(text: &str, opts: &Options) -> Result<Analysis, AnalyzeError> {
 }
 
 /// Disassemble and diagnose one dump already read.
-pub fn analyze_dump(dump: Dump, opts: &Options) -> DumpAnalysis {
+pub fn analyze_dump(mut dump: Dump, opts: &Options) -> DumpAnalysis {
+    // `kvmtriage repro` prints no QEMU event line for a triple fault (QEMU prints none either);
+    // its exit record says KVM_EXIT_SHUTDOWN.
+    if dump.event == Event::None {
+        if let Some(record) = &dump.exit_record {
+            if record
+                .get("exit reason")
+                .is_some_and(|r| r.starts_with("KVM_EXIT_SHUTDOWN"))
+            {
+                dump.event = Event::TripleFault { line: record.line };
+            }
+        }
+    }
     let code = disassemble(&dump, opts);
     let diagnose_opts = DiagnoseOptions {
         host_kernel: opts.host_kernel.clone(),
     };
-    let diagnosis = kvmtriage_diagnose::diagnose(&dump, code.as_ref(), &diagnose_opts);
+    let mut diagnosis = kvmtriage_diagnose::diagnose(&dump, code.as_ref(), &diagnose_opts);
+    if let Some(record) = &dump.exit_record {
+        diagnosis.evidence.extend(exit_record_evidence(record));
+    }
     let (disassembly, fault, listing) = match code {
         Some(code) => {
             let CodeAnalysis {
@@ -178,6 +193,45 @@ pub fn analyze_dump(dump: Dump, opts: &Options) -> DumpAnalysis {
         listing,
         diagnosis,
     }
+}
+
+/// What a `kvmtriage repro` exit record adds to the evidence: the exit data QEMU leaves out.
+fn exit_record_evidence(record: &ExitRecord) -> Vec<String> {
+    let mut out = Vec::new();
+    let field = |k: &str| record.get(k).unwrap_or("?");
+    let mut line = format!(
+        "exit record (kvmtriage repro, line {}): {}",
+        record.line,
+        field("exit reason")
+    );
+    if let Some(index) = record.get("msr index") {
+        line.push_str(&format!(
+            "; {} of MSR {index}",
+            record.get("msr access").unwrap_or("access")
+        ));
+        if let Some(value) = record.get("msr value") {
+            line.push_str(&format!(" value {value}"));
+        }
+        if let Some(reason) = record.get("kvm msr reason") {
+            line.push_str(&format!(" (KVM MSR exit reason {reason})"));
+        }
+    }
+    if let Some(by) = record.get("decided by") {
+        line.push_str(&format!("; decided by {by}"));
+    }
+    out.push(line);
+    if record
+        .get("outcome")
+        .is_some_and(|o| o.contains("reproduced by the VMM"))
+    {
+        out.push(format!(
+            "the failure was reproduced by kvmtriage repro's MSR policy (kvm model {}, inject {}) on host kernel {}, not returned by that host's KVM",
+            field("kvm model"),
+            field("inject"),
+            field("host kernel")
+        ));
+    }
+    out
 }
 
 /// Run the disassembler over the dump's `Code=` window, if it has one with a marker and the

@@ -239,7 +239,7 @@ fn event_phrase(f: &Facts, errno: Option<&ErrnoInfo>, cls: &Classification) -> S
                 hex(*hardware_reason)
             )
         }
-        Event::TripleFault => "The guest triple-faulted (QEMU TCG)".to_string(),
+        Event::TripleFault => "The guest triple-faulted".to_string(),
         Event::TcgFatal { message } => format!("QEMU (TCG) aborted: {message}"),
         Event::Snapshot { origin } => format!("No failure: a register snapshot from a {origin}"),
         Event::Other { message } => format!("QEMU reported: {message}"),

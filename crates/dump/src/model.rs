@@ -133,7 +133,9 @@ pub enum Event {
     /// just before the reset.
     CpuReset { cpu: u32, line: u32 },
     /// TCG `Triple fault`: printed after the dump it concerns, or just
-    /// before the `-d cpu_reset` dump of the reset it caused.
+    /// before the `-d cpu_reset` dump of the reset it caused. `kvmtriage-analyze`
+    /// also sets it for a `kvmtriage repro` dump whose exit record says
+    /// KVM_EXIT_SHUTDOWN.
     TripleFault { line: u32 },
     /// `qemu: fatal: …` (TCG).
     Fatal { message: String, line: u32 },
@@ -679,8 +681,39 @@ pub struct Dump {
     pub opmask: Vec<OpmaskReg>,
     pub vectors: Vec<VectorReg>,
     pub code: Option<CodeWindow>,
+    /// The record `kvmtriage repro` prints after its QEMU-style dump (the exit data QEMU leaves
+    /// out), when the input has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_record: Option<ExitRecord>,
     /// Bit-level decoding of the registers above (see docs/json.md, section "The dump").
     pub decoded: Decoded,
+}
+
+/// `kvmtriage: exit record` and its indented `key: value` lines, as `kvmtriage repro` prints
+/// them after the dump (docs/repro.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct ExitRecord {
+    /// Line of the `kvmtriage: exit record` header.
+    pub line: u32,
+    pub fields: Vec<ExitField>,
+}
+
+/// One `key: value` line of an exit record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExitField {
+    pub key: String,
+    pub value: String,
+    pub line: u32,
+}
+
+impl ExitRecord {
+    /// The value of `key` (`exit reason`, `msr index`, ...), if the record has it.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|f| f.key == key)
+            .map(|f| f.value.as_str())
+    }
 }
 
 impl Dump {

@@ -36,6 +36,9 @@ pub(crate) fn read(text: &str) -> Result<Vec<Dump>, ReadError> {
         reader.line(&line.text, line.no, line.last);
     }
     reader.finish_open();
+    if text.contains(EXIT_RECORD_HEADER) {
+        attach_exit_records(&mut reader.dumps, &lines);
+    }
     if reader.dumps.is_empty() {
         // Only now look for binary data: the common case never pays for it.
         if let Some(line) = lines.iter().find(|l| looks_binary(&l.text)).map(|l| l.no) {
@@ -49,6 +52,47 @@ pub(crate) fn read(text: &str) -> Result<Vec<Dump>, ReadError> {
         });
     }
     Ok(reader.dumps)
+}
+
+/// Header of the record `kvmtriage repro` prints after its dump.
+const EXIT_RECORD_HEADER: &str = "kvmtriage: exit record";
+
+/// Reads each `kvmtriage: exit record` block (indented `key: value` lines) and attaches it to
+/// the dump just before it.
+fn attach_exit_records(dumps: &mut [Dump], lines: &[LogicalLine<'_>]) {
+    let mut i = 0;
+    while i < lines.len() {
+        if !lines[i].text.trim_start().starts_with(EXIT_RECORD_HEADER) {
+            i += 1;
+            continue;
+        }
+        let header = lines[i].no;
+        let mut record = ExitRecord {
+            line: header,
+            fields: Vec::new(),
+        };
+        i += 1;
+        while let Some(line) = lines.get(i) {
+            let text = &line.text;
+            let indented = text.starts_with(' ') || text.starts_with('\t');
+            let Some((key, value)) = text.split_once(':').filter(|_| indented) else {
+                break;
+            };
+            record.fields.push(ExitField {
+                key: key.trim().to_string(),
+                value: value.trim().to_string(),
+                line: line.no,
+            });
+            i += 1;
+        }
+        if let Some(dump) = dumps
+            .iter_mut()
+            .rev()
+            .find(|d| d.source.first_line < header)
+        {
+            dump.exit_record = Some(record);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
