@@ -41,6 +41,8 @@ pub struct IssueReport {
     pub fixed_in: Option<&'static str>,
     /// Upstream commit ids (fixes first, then the commits that introduced the problem).
     pub commits: &'static [&'static str],
+    /// The subset of `commits` that fix the issue (12-digit ids).
+    pub fix_commits: Vec<&'static str>,
     /// Kernels that carry the issue, in words.
     pub affected: Option<&'static str>,
     /// Whether the given host kernel is affected (only with `--host-kernel`; judged by version
@@ -340,6 +342,12 @@ fn issue_report(
         kind: issue.kind,
         fixed_in: issue.affected.and_then(|a| a.fixed_in_text),
         commits: issue.commit_ids,
+        fix_commits: issue
+            .commits
+            .iter()
+            .filter(|c| c.role == CommitRole::Fix)
+            .map(|c| c.id.get(..12).unwrap_or(c.id))
+            .collect(),
         affected: issue.affected.map(|a| a.describe()),
         affects_host,
         host_note,

@@ -185,20 +185,23 @@ fn verdict(out: &mut Out, d: &DumpAnalysis) {
     }
     if !diag.known_issues.is_empty() || !diag.ruled_out.is_empty() {
         out.heading("Known issues");
+        // Why an entry matches is the verdict itself, and why others were ruled out is in the
+        // evidence: here only what identifies each entry and where it is fixed.
         for issue in &diag.known_issues {
             let mut s = format!(
-                "{} [{}]: {}",
+                "{} (matches): {}.",
                 out.paint(Style::Bold, issue.id),
-                "matches",
                 issue.title
             );
             issue_details(&mut s, issue);
             out.bullet(&s);
         }
-        for issue in &diag.ruled_out {
-            let mut s = format!("{} [ruled out]: {}", issue.id, issue.title);
-            let _ = write!(s, ". {}", issue.why);
-            out.bullet(&s);
+        if !diag.ruled_out.is_empty() {
+            let ids: Vec<&str> = diag.ruled_out.iter().map(|i| i.id).collect();
+            out.bullet(&format!(
+                "ruled out: {} (why: see Evidence)",
+                ids.join(", ")
+            ));
         }
     }
     if !diag.next_steps.is_empty() {
@@ -213,24 +216,24 @@ fn verdict(out: &mut Out, d: &DumpAnalysis) {
 }
 
 fn issue_details(s: &mut String, issue: &IssueReport) {
-    let _ = write!(s, ". {}", issue.why);
     if let Some(fixed) = &issue.fixed_in {
         let _ = write!(s, " Fixed in {fixed}");
-        if !issue.commits.is_empty() {
-            let _ = write!(s, " ({})", issue.commits.join(", "));
+        if !issue.fix_commits.is_empty() {
+            let _ = write!(s, " by {}", issue.fix_commits.join(", "));
         }
         s.push('.');
     }
     if let Some(affected) = &issue.affected {
         let _ = write!(s, " Affected: {affected}.");
     }
-    match issue.affects_host {
-        Some(true) => s.push_str(" Your host kernel is affected."),
-        Some(false) => s.push_str(" Your host kernel is not affected."),
-        None => {}
-    }
-    if let Some(note) = &issue.host_note {
-        let _ = write!(s, " {note}");
+    // The note says the same as `affects_host`, with the kernel's name and the distro caveat.
+    match (&issue.host_note, issue.affects_host) {
+        (Some(note), _) => {
+            let _ = write!(s, " Host: {note}.");
+        }
+        (None, Some(true)) => s.push_str(" Your host kernel is affected."),
+        (None, Some(false)) => s.push_str(" Your host kernel is not affected."),
+        (None, None) => {}
     }
 }
 
