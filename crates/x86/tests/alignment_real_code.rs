@@ -29,11 +29,14 @@ const WINDOW: usize = 50;
 /// Windows sampled per binary.
 const SAMPLES: usize = 3000;
 
-/// Minimum rates (measured values in the doc; thresholds sit just under them).
-const RUST_PREVIOUS_MIN: f64 = 0.0;
-const RUST_EXACT_MIN: f64 = 0.0;
-const LIBC_PREVIOUS_MIN: f64 = 0.0;
-const LIBC_EXACT_MIN: f64 = 0.0;
+/// Minimum rates, just under the measured ones (docs/disasm-differential.md). The Rust executable
+/// changes with every build of this crate, so its sample (and rate) moves by about a point; libc is
+/// fixed for a given Debian release. The earlier earliest-start rule scored 97.7%/30.0% (Rust)
+/// and 98.9%/36.6% (libc): it fails these.
+const RUST_PREVIOUS_MIN: f64 = 0.99;
+const RUST_EXACT_MIN: f64 = 0.70;
+const LIBC_PREVIOUS_MIN: f64 = 0.995;
+const LIBC_EXACT_MIN: f64 = 0.73;
 
 /// xorshift64*: deterministic sampling without a dependency.
 struct Rng(u64);
@@ -180,9 +183,9 @@ fn measure(name: &str, data: &[u8], seed: u64) -> Rates {
         }
         if listed == truth {
             rates.listing_exact += 1;
-        } else if shown < 5 && std::env::var_os("ALIGN_SHOW").is_some() {
+        } else if shown < 3 {
             shown += 1;
-            println!("{name}: window {window:02x?} truth {truth:?} listed {listed:?}");
+            println!("{name}: e.g. window {window:02x?}: true starts {truth:?}, listed {listed:?}");
         }
     }
     println!(
@@ -237,4 +240,90 @@ fn libc() {
         "exact-listing rate {:.4} below {LIBC_EXACT_MIN}",
         r.exact()
     );
+}
+
+/// The listing lines before the fault as (offset, text).
+fn lines_before_fault(a: &CodeAnalysis) -> Vec<(usize, String)> {
+    a.listing
+        .iter()
+        .take_while(|l| !l.is_fault)
+        .map(|l| (l.offset, l.text.clone()))
+        .collect()
+}
+
+/// testdata/corpus/real/003.txt (x86-64 Linux kernel): `5a 14 00 00 | 0f 01 cb | 4c 89 e2 ...`.
+/// Start 0 lands too (`pop rdx; adc al,0x0; add [rdi],cl; add ebx,ecx`) and used to win as the
+/// earliest start; `adc al,imm8` and `add r/m8,r8` are decoding artefacts, so `stac` wins now.
+#[test]
+fn corpus_003_lists_stac() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/corpus/real/003.txt"),
+    )
+    .expect("testdata/corpus/real/003.txt");
+    // The Code= line and its continuation lines (hex bytes only).
+    let mut lines = text.lines().skip_while(|l| !l.starts_with("Code="));
+    let first = lines.next().expect("Code= line in 003.txt");
+    let is_hex_line = |l: &&str| {
+        !l.is_empty()
+            && l.split_whitespace().all(|t| {
+                t.trim_matches(['<', '>']).len() == 2
+                    && u8::from_str_radix(t.trim_matches(['<', '>']), 16).is_ok()
+            })
+    };
+    let rest: Vec<&str> = lines.take_while(is_hex_line).collect();
+    let mut bytes = Vec::new();
+    let mut marker = None;
+    for token in std::iter::once(&first["Code=".len()..])
+        .chain(rest)
+        .flat_map(str::split_whitespace)
+    {
+        let hex = match token.strip_prefix('<').and_then(|t| t.strip_suffix('>')) {
+            Some(inner) => {
+                marker = Some(bytes.len());
+                inner
+            }
+            None => token,
+        };
+        bytes.push(u8::from_str_radix(hex, 16).expect("hex byte"));
+    }
+    let marker = marker.expect("marker in 003 Code= line");
+    assert_eq!(marker, 20);
+    let a = analyze(&bytes, marker);
+    assert!(a.alignment.synced);
+    assert_eq!(a.alignment.start_offset, 4);
+    assert_eq!(
+        lines_before_fault(&a),
+        vec![
+            (4, "stac".to_string()),
+            (7, "mov rdx,r12".to_string()),
+            (10, "mov rdi,rbp".to_string()),
+            (13, "mov eax,r12d".to_string()),
+            (16, "shr rdx,0x20".to_string()),
+        ]
+    );
+    // truth.tsv: 48 0f ae 27, xsave64 [rdi].
+    assert_eq!(a.fault.expect("fault").mnemonic, "xsave64");
+}
+
+/// From a live QEMU run: a 64-bit window starting `64 64 49 bf`. Start 0 decodes as one
+/// `mov r15,imm64` with a doubled FS prefix (12 bytes) and lands; the real instruction starts two
+/// bytes later. Doubled prefixes are decoding artefacts, so start 2 wins.
+#[test]
+fn doubled_fs_prefix_is_not_listed() {
+    let mut bytes = vec![0x64, 0x64, 0x49, 0xbf, 0, 0, 0, 0, 0, 0x80, 0xff, 0xff];
+    bytes.extend_from_slice(&[0x4c, 0x01, 0xf8]); // add rax,r15
+    bytes.extend_from_slice(&[0x48, 0x8b, 0x38]); // mov rdi,[rax]
+    let marker = bytes.len();
+    bytes.extend_from_slice(&[0x0f, 0x0b, 0x90, 0x90]); // ud2
+    let a = analyze(&bytes, marker);
+    assert_eq!(a.alignment.start_offset, 2);
+    assert_eq!(
+        lines_before_fault(&a),
+        vec![
+            (2, "mov r15,0xffff800000000000".to_string()),
+            (12, "add rax,r15".to_string()),
+            (15, "mov rdi,qword ptr [rax]".to_string()),
+        ]
+    );
+    assert_eq!(a.fault.expect("fault").mnemonic, "ud2");
 }
