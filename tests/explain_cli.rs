@@ -278,3 +278,12 @@ fn malformed_values_exit_7_naming_the_line() {
     assert!(stderr(&o).contains("-:21:"), "{}", stderr(&o));
     assert!(!o.stdout.is_empty(), "the report is still printed");
 }
+
+#[test]
+fn json_is_one_line_unless_pretty() {
+    let compact = kvmtriage(&["explain", "--format", "json", ORIGIN]);
+    let pretty = kvmtriage(&["explain", "--format", "json", "--pretty", ORIGIN]);
+    assert_eq!(stdout(&compact).lines().count(), 1);
+    assert!(stdout(&pretty).lines().count() > 100);
+    assert_eq!(json(&compact), json(&pretty));
+}

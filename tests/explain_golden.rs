@@ -116,7 +116,7 @@ fn golden_text() {
 
 #[test]
 fn golden_json() {
-    check("json", &["--format", "json"]);
+    check("json", &["--format", "json", "--pretty"]);
 }
 
 #[test]

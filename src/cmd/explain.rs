@@ -45,6 +45,9 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Indent the JSON (`--format json` prints one document per line otherwise).
+    #[arg(long)]
+    pretty: bool,
     /// Colour the text report.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
@@ -126,7 +129,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         lines: text.lines().count(),
     };
     let rendered = match args.format {
-        Format::Json => kvmtriage_render::render_json(&analysis, &info),
+        Format::Json => kvmtriage_render::render_json(&analysis, &info, args.pretty),
         Format::Markdown => kvmtriage_render::render_markdown(&analysis, &info),
         Format::Text => {
             let color = match args.color {

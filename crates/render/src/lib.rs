@@ -40,8 +40,9 @@ struct Tool {
     version: &'static str,
 }
 
-/// Render the analysis as pretty-printed JSON (one document, trailing newline).
-pub fn render_json(analysis: &Analysis, input: &InputInfo) -> String {
+/// Render the analysis as JSON: one document on one line (for pipes, `jq` and log collectors),
+/// or indented when `pretty`; always with a trailing newline.
+pub fn render_json(analysis: &Analysis, input: &InputInfo, pretty: bool) -> String {
     let doc = JsonDocument {
         schema_version: analysis.schema_version,
         tool: Tool {
@@ -52,8 +53,12 @@ pub fn render_json(analysis: &Analysis, input: &InputInfo) -> String {
         dumps: &analysis.dumps,
     };
     // Serialising plain data structs into a String cannot fail.
-    let mut out =
-        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
+    let result = if pretty {
+        serde_json::to_string_pretty(&doc)
+    } else {
+        serde_json::to_string(&doc)
+    };
+    let mut out = result.unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
     out.push('\n');
     out
 }
