@@ -181,6 +181,9 @@ impl Event {
 }
 
 /// General-purpose register names. In a 32-bit layout dump `Rax` holds EAX etc.
+///
+/// Declared (and so ordered by the derived `Ord`) as QEMU prints them: RAX RBX RCX RDX RSI RDI
+/// RBP RSP R8 … R31. Renderers rely on that order; the encoding order is [`Gpr::ALL`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Gpr {

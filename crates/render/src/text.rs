@@ -444,26 +444,12 @@ fn registers(out: &mut Out, dump: &Dump) {
     };
     out.heading("Registers");
     let wide = general.layout != GprLayout::Bits32;
-    let order: &[Gpr] = &[
-        Gpr::Rax,
-        Gpr::Rbx,
-        Gpr::Rcx,
-        Gpr::Rdx,
-        Gpr::Rsi,
-        Gpr::Rdi,
-        Gpr::Rbp,
-        Gpr::Rsp,
-        Gpr::R8,
-        Gpr::R9,
-        Gpr::R10,
-        Gpr::R11,
-        Gpr::R12,
-        Gpr::R13,
-        Gpr::R14,
-        Gpr::R15,
-    ];
+    // `Gpr` is declared in the order QEMU prints the registers (RAX RBX RCX RDX RSI …), and its
+    // derived `Ord` follows the declaration.
+    let mut order = Gpr::ALL;
+    order.sort();
     let mut cells = Vec::new();
-    for r in order.iter().chain(Gpr::ALL[16..].iter()) {
+    for r in &order {
         if let Some(v) = general.get(*r) {
             let (name, digits) = if wide {
                 (r.name64().to_uppercase(), 16)
