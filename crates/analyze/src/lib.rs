@@ -93,15 +93,11 @@ pub struct Disassembly {
     pub bits_source: &'static str,
     pub syntax: Syntax,
     /// Linear address of the window's first byte.
-    #[serde(serialize_with = "hex64")]
+    #[serde(serialize_with = "kvmtriage_dump::hex::u64")]
     pub window_address: u64,
     pub marker: usize,
     pub alignment: Alignment,
     pub notes: Vec<String>,
-}
-
-fn hex64<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format!("{v:#x}"))
 }
 
 /// Analyse every dump in `text`.
@@ -256,8 +252,8 @@ pub fn disassemble(dump: &Dump, opts: &Options) -> Option<CodeAnalysis> {
     Some(kvmtriage_x86::analyze_code(&input, &state, &code_opts))
 }
 
-/// CS base as dumped; in real mode without a CS line, selector × 16 is all we could guess, and
-/// without either 0.
+/// CS base as dumped (QEMU prints the hidden base, also in real mode); 0 when the dump has no CS
+/// line, so addresses are then offsets.
 fn cs_base(dump: &Dump) -> u64 {
     dump.segment(SegName::Cs).map(|cs| cs.base).unwrap_or(0)
 }
