@@ -258,7 +258,7 @@ fn emulation_failure_layouts() {
     assert_eq!(i.length_field, 15);
     assert_eq!(
         i.decoded.as_ref().unwrap().text,
-        "fld st,dword ptr [30000000h]"
+        "fld dword ptr [0x30000000]"
     );
     assert_eq!(i.matches_code_window, Some(true));
     assert!(r.notes.iter().any(|n| n.contains("PVM reports 0x1000")));
