@@ -80,8 +80,8 @@ unsafe impl GlobalAlloc for StartupArena {
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if layout.align() <= 4096 {
             if let Some(p) = Self::bump(layout) {
-                // Arena bytes may have been used before only if handed out before; bump blocks
-                // are never reused, and the static storage starts zeroed.
+                // Already zero: the static storage starts zeroed and a bump block is never
+                // handed out twice.
                 return p;
             }
         }
