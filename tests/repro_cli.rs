@@ -7,19 +7,8 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kvmtriage"))
 }
 
-fn have_kvm() -> bool {
-    if std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .is_ok()
-    {
-        true
-    } else {
-        eprintln!("skipped: no /dev/kvm");
-        false
-    }
-}
+mod common;
+use common::have_kvm;
 
 fn repro(args: &[&str]) -> Output {
     bin()

@@ -4,19 +4,8 @@
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-fn have_kvm() -> bool {
-    if std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .is_ok()
-    {
-        true
-    } else {
-        eprintln!("skipped: no /dev/kvm");
-        false
-    }
-}
+mod common;
+use common::have_kvm;
 
 fn kvmtriage(args: &[&str], stdin: Option<&[u8]>) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kvmtriage"))
