@@ -1,7 +1,7 @@
 //! `Facts`: the diagnosis's own view of one dump. The matcher, the guest-state checks and the
 //! verdict work only on this struct, so they do not depend on how the dump was parsed.
 
-use iced_x86::{Decoder, DecoderOptions, FastFormatter, Instruction, Mnemonic};
+use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic};
 use serde::Serialize;
 
 use crate::catalogue::{InsnClass, ModeKind};
@@ -357,18 +357,6 @@ impl Facts {
     }
 }
 
-/// Intel syntax as kvmtriage-x86 prints it (`0x` hex, lowercase, memory sizes shown).
-fn fast_formatter() -> FastFormatter {
-    let mut f = FastFormatter::new();
-    let o = f.options_mut();
-    o.set_use_hex_prefix(true);
-    o.set_uppercase_hex(false);
-    o.set_rip_relative_addresses(true);
-    o.set_space_after_operand_separator(false);
-    o.set_always_show_memory_size(true);
-    f
-}
-
 /// Decodes one instruction with iced-x86.
 pub fn decode_one(bytes: &[u8], bitness: u32, ip: u64) -> Option<Insn> {
     let mut decoder = Decoder::try_with_ip(bitness, bytes, ip, DecoderOptions::NONE).ok()?;
@@ -381,17 +369,8 @@ pub fn decode_one(bytes: &[u8], bitness: u32, ip: u64) -> Option<Insn> {
         return None;
     }
     let len = instr.len();
-    let mut text = String::with_capacity(32);
-    // Building a formatter costs more than decoding: keep one per thread. The fast formatter's
-    // tables are a sixth of the full IntelFormatter's (2.6 million instructions), and it prints
-    // the same Intel syntax as kvmtriage-x86's listings.
-    thread_local! {
-        static FORMATTER: std::cell::RefCell<FastFormatter> = std::cell::RefCell::new(fast_formatter());
-    }
-    FORMATTER.with(|f| match f.try_borrow_mut() {
-        Ok(mut fmt) => fmt.format(&instr, &mut text),
-        Err(_) => fast_formatter().format(&instr, &mut text),
-    });
+    // The same text as kvmtriage-x86's listings (its formatter is built once per thread).
+    let text = kvmtriage_x86::format_instruction(&instr, kvmtriage_x86::Syntax::Intel);
     // The mnemonic as kvmtriage-x86 names it (iced-x86's `Mnemonic`), not the formatter's
     // spelling (`jmpf`, prefixes first).
     let mnemonic = kvmtriage_x86::intel_mnemonic(&instr);

@@ -917,6 +917,28 @@ pub(crate) fn make_formatter(syntax: Syntax) -> Box<dyn Formatter> {
     f
 }
 
+/// One instruction as the listings print it, in `syntax` (the same formatter and options as
+/// [`analyze_code`]'s listing, built once per thread).
+pub fn format_instruction(instr: &Instruction, syntax: Syntax) -> String {
+    let mut text = String::with_capacity(40);
+    FORMATTERS.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut slot) => {
+            let fmt = match syntax {
+                Syntax::Intel => slot
+                    .0
+                    .get_or_insert_with(|| TextFormatter::new(Syntax::Intel)),
+                Syntax::Att => slot
+                    .1
+                    .get_or_insert_with(|| TextFormatter::new(Syntax::Att)),
+            };
+            fmt.format(instr, &mut text);
+        }
+        // Only reachable if called from inside a listing; format with a fresh formatter.
+        Err(_) => TextFormatter::new(syntax).format(instr, &mut text),
+    });
+    text
+}
+
 /// Lowercase mnemonic without prefixes (`wrmsr`, `xsave64`, `retf`, `movsb`): iced-x86's
 /// `Mnemonic` name, which is the Intel-syntax mnemonic; `(bad)` for invalid instructions.
 pub fn intel_mnemonic(instr: &Instruction) -> String {

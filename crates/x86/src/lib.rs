@@ -25,8 +25,9 @@ pub mod ports;
 pub mod state;
 
 pub use disasm::{
-    analyze_code, intel_mnemonic, known_bytes, Alignment, CodeAnalysis, CodeInput, CodeOptions,
-    FaultInstruction, ListingLine, MemoryAccess, Operand, Prefix, RegisterUse, Syntax,
+    analyze_code, format_instruction, intel_mnemonic, known_bytes, Alignment, CodeAnalysis,
+    CodeInput, CodeOptions, FaultInstruction, ListingLine, MemoryAccess, Operand, Prefix,
+    RegisterUse, Syntax,
 };
 pub use effect::{describe_bytes, describe_effect, Effect, MsrAccess};
 pub use state::{MachineState, Segment, TableRegister};
