@@ -368,7 +368,10 @@ fn kind_rank(k: IssueKind) -> u8 {
 }
 
 fn push_unique(v: &mut Vec<Cow<'static, str>>, s: &'static str) {
-    if !v.iter().any(|x| x == s) {
+    // One reproduction step is enough: the first comes from the most specific matching entry.
+    let repeats_reproduction =
+        s.starts_with("Reproduce") && v.iter().any(|x| x.starts_with("Reproduce"));
+    if !repeats_reproduction && !v.iter().any(|x| x == s) {
         v.push(Cow::Borrowed(s));
     }
 }
