@@ -462,16 +462,7 @@ pub fn analyze_code(input: &CodeInput, state: &MachineState, opts: &CodeOptions)
 
     // Listing.
     // Formatter construction is a noticeable part of a ~10 µs analysis: reuse one per thread.
-    FORMATTERS.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        let fmt = match opts.syntax {
-            Syntax::Intel => slot
-                .0
-                .get_or_insert_with(|| TextFormatter::new(Syntax::Intel)),
-            Syntax::Att => slot
-                .1
-                .get_or_insert_with(|| TextFormatter::new(Syntax::Att)),
-        };
+    with_formatter(opts.syntax, |fmt| {
         finish_listing(
             fmt,
             &mut memo,
@@ -921,22 +912,23 @@ pub(crate) fn make_formatter(syntax: Syntax) -> Box<dyn Formatter> {
 /// [`analyze_code`]'s listing, built once per thread).
 pub fn format_instruction(instr: &Instruction, syntax: Syntax) -> String {
     let mut text = String::with_capacity(40);
+    with_formatter(syntax, |fmt| fmt.format(instr, &mut text));
+    text
+}
+
+/// Runs `f` with this thread's formatter for `syntax`, building it on first use. A nested call
+/// (only possible from inside `f`) gets a fresh formatter instead of a borrow panic.
+fn with_formatter<R>(syntax: Syntax, f: impl FnOnce(&mut TextFormatter) -> R) -> R {
     FORMATTERS.with(|cell| match cell.try_borrow_mut() {
         Ok(mut slot) => {
             let fmt = match syntax {
-                Syntax::Intel => slot
-                    .0
-                    .get_or_insert_with(|| TextFormatter::new(Syntax::Intel)),
-                Syntax::Att => slot
-                    .1
-                    .get_or_insert_with(|| TextFormatter::new(Syntax::Att)),
+                Syntax::Intel => &mut slot.0,
+                Syntax::Att => &mut slot.1,
             };
-            fmt.format(instr, &mut text);
+            f(fmt.get_or_insert_with(|| TextFormatter::new(syntax)))
         }
-        // Only reachable if called from inside a listing; format with a fresh formatter.
-        Err(_) => TextFormatter::new(syntax).format(instr, &mut text),
-    });
-    text
+        Err(_) => f(&mut TextFormatter::new(syntax)),
+    })
 }
 
 /// Lowercase mnemonic without prefixes (`wrmsr`, `xsave64`, `retf`, `movsb`): iced-x86's
