@@ -15,7 +15,11 @@ fn root() -> PathBuf {
 /// Every fixture that `explain` is run on, relative to the repository root.
 fn inputs() -> Vec<String> {
     let mut out = vec!["testdata/seed/origin-note.txt".to_string()];
-    for dir in ["testdata/corpus/real", "testdata/corpus/qemu-real"] {
+    for dir in [
+        "testdata/corpus/real",
+        "testdata/corpus/qemu-real",
+        "testdata/modes",
+    ] {
         let mut names: Vec<String> = std::fs::read_dir(root().join(dir))
             .expect("fixture directory")
             .map(|e| {

@@ -28,8 +28,8 @@ pub use kvmtriage_diagnose::{DiagnoseOptions, Diagnosis, IssueReport, KernelVers
 pub use kvmtriage_dump::{Dump, ReadError};
 pub use kvmtriage_x86::{Alignment, CodeAnalysis, FaultInstruction, ListingLine, Syntax};
 
-use kvmtriage_dump::{Event, ExitRecord, Gpr, SegName};
-use kvmtriage_x86::{CodeInput, CodeOptions, MachineState};
+use kvmtriage_dump::{Event, ExitRecord};
+use kvmtriage_x86::{CodeInput, CodeOptions};
 
 /// Version of the JSON document `kvmtriage explain --format json` prints (docs/json.md).
 /// Bumped on any incompatible change; additions keep it.
@@ -133,6 +133,11 @@ pub fn analyze(text: &str, opts: &Options) -> Result<Analysis, AnalyzeError> {
 
 /// Disassemble and diagnose one dump already read.
 pub fn analyze_dump(mut dump: Dump, opts: &Options) -> DumpAnalysis {
+    // `--mode` replaces the dump's decision itself, so the JSON, the text, the disassembly and the
+    // diagnosis all read the same mode.
+    if let Some(bits) = opts.mode_override {
+        dump.override_mode(bits);
+    }
     // `kvmtriage repro` prints no QEMU event line for a triple fault (QEMU prints none either);
     // its exit record says KVM_EXIT_SHUTDOWN.
     if dump.event == Event::None {
@@ -167,7 +172,7 @@ pub fn analyze_dump(mut dump: Dump, opts: &Options) -> DumpAnalysis {
             } = code;
             let disassembly = Disassembly {
                 bits: bitness,
-                bits_source: if opts.mode_override.is_some() {
+                bits_source: if dump.mode.is_override() {
                     "override"
                 } else {
                     "dump"
@@ -230,14 +235,19 @@ fn exit_record_evidence(record: &ExitRecord) -> Vec<String> {
     out
 }
 
-/// Run the disassembler over the dump's `Code=` window, if it has one with a marker and the
-/// width is known (from the dump or `--mode`).
+/// Run the disassembler over the dump's code window, if it has one with a marker and the dump's
+/// mode (or `--mode`, already applied to it) gives the width.
 pub fn disassemble(dump: &Dump, opts: &Options) -> Option<CodeAnalysis> {
     let window = dump.code.as_ref()?;
     let marker = window.marker?;
-    let bits = opts.mode_override.or(dump.mode.bits)?;
+    let bits = dump.mode.bits?;
     let rip = dump.rip()?;
-    let cs_base = if bits == 64 { 0 } else { cs_base(dump) };
+    // Outside 64-bit mode the code sits at CS.base + IP (real mode too).
+    let cs_base = if bits == 64 {
+        0
+    } else {
+        dump.segment(kvmtriage_dump::SegName::Cs).map_or(0, |cs| cs.base)
+    };
     let input = CodeInput {
         bytes: &window.bytes,
         marker,
@@ -245,76 +255,8 @@ pub fn disassemble(dump: &Dump, opts: &Options) -> Option<CodeAnalysis> {
         rip,
         cs_base,
     };
-    let state = machine_state(dump);
     let code_opts = CodeOptions {
         syntax: opts.syntax,
     };
-    Some(kvmtriage_x86::analyze_code(&input, &state, &code_opts))
-}
-
-/// CS base as dumped (QEMU prints the hidden base, also in real mode); 0 when the dump has no CS
-/// line, so addresses are then offsets.
-fn cs_base(dump: &Dump) -> u64 {
-    dump.segment(SegName::Cs).map(|cs| cs.base).unwrap_or(0)
-}
-
-/// The register values the disassembler and the instruction describer need.
-pub fn machine_state(dump: &Dump) -> MachineState {
-    let seg = |name: SegName| {
-        dump.segment(name).map(|s| kvmtriage_x86::Segment {
-            // Selectors are 16 bits; a wider value can only come from a damaged line.
-            selector: s.selector as u16,
-            base: s.base,
-        })
-    };
-    let table = |t: &Option<kvmtriage_dump::DescriptorTable>| {
-        t.as_ref().map(|t| kvmtriage_x86::TableRegister {
-            base: t.base,
-            limit: t.limit as u32,
-        })
-    };
-    MachineState {
-        rax: dump.gpr(Gpr::Rax),
-        rbx: dump.gpr(Gpr::Rbx),
-        rcx: dump.gpr(Gpr::Rcx),
-        rdx: dump.gpr(Gpr::Rdx),
-        rsi: dump.gpr(Gpr::Rsi),
-        rdi: dump.gpr(Gpr::Rdi),
-        rbp: dump.gpr(Gpr::Rbp),
-        rsp: dump.gpr(Gpr::Rsp),
-        r8: dump.gpr(Gpr::R8),
-        r9: dump.gpr(Gpr::R9),
-        r10: dump.gpr(Gpr::R10),
-        r11: dump.gpr(Gpr::R11),
-        r12: dump.gpr(Gpr::R12),
-        r13: dump.gpr(Gpr::R13),
-        r14: dump.gpr(Gpr::R14),
-        r15: dump.gpr(Gpr::R15),
-        rip: dump.rip(),
-        rflags: dump.rflags(),
-        es: seg(SegName::Es),
-        cs: seg(SegName::Cs),
-        ss: seg(SegName::Ss),
-        ds: seg(SegName::Ds),
-        fs: seg(SegName::Fs),
-        gs: seg(SegName::Gs),
-        cr0: dump.cr(0),
-        cr2: dump.cr(2),
-        cr3: dump.cr(3),
-        cr4: dump.cr(4),
-        cr8: None,
-        dr: [
-            dump.dr(0),
-            dump.dr(1),
-            dump.dr(2),
-            dump.dr(3),
-            None,
-            None,
-            dump.dr(6),
-            dump.dr(7),
-        ],
-        efer: dump.efer(),
-        gdt: table(&dump.gdt),
-        idt: table(&dump.idt),
-    }
+    Some(kvmtriage_x86::analyze_code(&input, &dump.cpu, &code_opts))
 }

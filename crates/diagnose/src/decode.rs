@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use crate::catalogue::{errno_by_number, exit_reason, vm_instruction_error};
-use crate::facts::{decode_one, Facts, Insn};
+use crate::facts::{Facts, Insn};
 
 /// KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES (include/uapi/linux/kvm.h).
 const EMULATION_FLAG_INSTRUCTION_BYTES: u64 = 1;
@@ -82,40 +82,7 @@ pub struct EntryFailureReport {
     pub description: String,
 }
 
-/// `0x`-prefixed lower-case hex, like `format!("{v:#x}")` without the formatting machinery
-/// (called for every register value in a report).
-pub fn hex(v: u64) -> String {
-    let mut s = String::with_capacity(18);
-    push_hex(&mut s, v);
-    s
-}
-
-/// Appends `0x…` (lower case, no padding).
-pub fn push_hex(out: &mut String, v: u64) {
-    out.push_str("0x");
-    let digits = if v == 0 {
-        1
-    } else {
-        (64 - v.leading_zeros()).div_ceil(4)
-    };
-    for i in (0..digits).rev() {
-        let nibble = ((v >> (i * 4)) & 0xf) as usize;
-        out.push(char::from(b"0123456789abcdef"[nibble]));
-    }
-}
-
-/// `"0f 30"`: bytes as space-separated lower-case hex pairs.
-pub fn hex_bytes(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 3);
-    for (i, b) in bytes.iter().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        out.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-        out.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
-    }
-    out
-}
+pub use kvmtriage_model::hex::{bytes as hex_bytes, min as hex, push_min as push_hex};
 
 pub fn exit_reason_report(raw: u64) -> ExitReasonReport {
     let basic = (raw & 0xffff) as u32;
@@ -367,7 +334,9 @@ pub fn internal_error(suberror: u32, data: &[u64], facts: &Facts) -> InternalErr
                 let size = raw[0];
                 let len = usize::from(size.min(15));
                 let bytes: Vec<u8> = raw[1..1 + len].to_vec();
-                let decoded = decode_one(&bytes, facts.bitness(), facts.rip.unwrap_or(0));
+                let decoded = facts
+                    .bitness()
+                    .and_then(|b| decode_extra_data_insn(&bytes, b, facts.rip().unwrap_or(0)));
                 let window = facts
                     .code
                     .as_ref()
@@ -620,4 +589,25 @@ pub fn entry_failure(reason: u64) -> EntryFailureReport {
 /// Errno number for a strerror text (via the errno table).
 pub fn errno_name(errno: Option<i32>) -> Option<&'static str> {
     errno.and_then(errno_by_number).map(|e| e.name)
+}
+
+/// Decodes the instruction bytes KVM put in an internal error's extra data (a source of its own,
+/// distinct from the dump's code window, which kvmtriage-x86 decodes), in the dump's mode.
+fn decode_extra_data_insn(bytes: &[u8], bitness: u32, ip: u64) -> Option<Insn> {
+    use iced_x86::{Decoder, DecoderOptions, Instruction};
+    let mut decoder = Decoder::try_with_ip(bitness, bytes, ip, DecoderOptions::NONE).ok()?;
+    if !decoder.can_decode() {
+        return None;
+    }
+    let mut instr = Instruction::default();
+    decoder.decode_out(&mut instr);
+    if instr.is_invalid() {
+        return None;
+    }
+    Some(Insn {
+        mnemonic: kvmtriage_x86::intel_mnemonic(&instr),
+        text: kvmtriage_x86::format_instruction(&instr, kvmtriage_x86::Syntax::Intel),
+        bytes: bytes.get(..instr.len()).map(<[u8]>::to_vec).unwrap_or_default(),
+        class: kvmtriage_x86::instruction_class(&instr).map(crate::catalogue::InsnClass::from),
+    })
 }

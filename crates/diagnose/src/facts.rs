@@ -1,7 +1,9 @@
-//! `Facts`: the diagnosis's own view of one dump. The matcher, the guest-state checks and the
-//! verdict work only on this struct, so they do not depend on how the dump was parsed.
+//! `Facts`: what the diagnosis looks at for one dump. A borrowed view over the one model
+//! (`kvmtriage_model::CpuState`, the dump's `ModeDecision`, its code window) plus the failure
+//! class read from the event line and the faulting instruction as kvmtriage-x86 decoded it.
+//! Registers are never copied into another struct, and the CPU mode is the dump's own decision.
 
-use iced_x86::{Decoder, DecoderOptions, Instruction, Mnemonic};
+use kvmtriage_model::{CodeWindow, CpuState, Gpr, ModeDecision, SegName, Segment};
 use serde::Serialize;
 
 use crate::catalogue::{InsnClass, ModeKind};
@@ -38,111 +40,70 @@ pub enum Event {
     Other { message: String },
 }
 
-/// One segment register as QEMU prints it: selector, base, expanded limit, attributes (descriptor
-/// bits 8–23, i.e. type in bits 8–11, S 12, DPL 13–14, P 15, AVL 20, L 21, D/B 22, G 23).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Segment {
-    pub selector: u16,
-    pub base: u64,
-    pub limit: u32,
-    pub attrs: u32,
+/// Segment accessors the checks use, on the model's own segment type.
+pub trait SegmentExt {
+    /// The attribute word (descriptor bits 8-23).
+    fn attrs(&self) -> u32;
+    fn seg_type(&self) -> u32;
+    fn s(&self) -> bool;
+    fn dpl(&self) -> u32;
+    fn present(&self) -> bool;
+    fn l(&self) -> bool;
+    fn db(&self) -> bool;
+    fn g(&self) -> bool;
+    fn rpl(&self) -> u32;
+    fn is_code(&self) -> bool;
 }
 
-impl Segment {
-    pub fn seg_type(&self) -> u32 {
-        (self.attrs >> 8) & 0xf
+impl SegmentExt for Segment {
+    fn attrs(&self) -> u32 {
+        self.attributes.bits()
     }
-    pub fn s(&self) -> bool {
-        self.attrs & (1 << 12) != 0
+    fn seg_type(&self) -> u32 {
+        u32::from(self.attributes.seg_type())
     }
-    pub fn dpl(&self) -> u32 {
-        (self.attrs >> 13) & 3
+    fn s(&self) -> bool {
+        self.attributes.s()
     }
-    pub fn present(&self) -> bool {
-        self.attrs & (1 << 15) != 0
+    fn dpl(&self) -> u32 {
+        u32::from(self.attributes.dpl())
     }
-    pub fn l(&self) -> bool {
-        self.attrs & (1 << 21) != 0
+    fn present(&self) -> bool {
+        self.attributes.present()
     }
-    pub fn db(&self) -> bool {
-        self.attrs & (1 << 22) != 0
+    fn l(&self) -> bool {
+        self.attributes.l()
     }
-    pub fn g(&self) -> bool {
-        self.attrs & (1 << 23) != 0
+    fn db(&self) -> bool {
+        self.attributes.db()
     }
-    pub fn rpl(&self) -> u32 {
+    fn g(&self) -> bool {
+        self.attributes.g()
+    }
+    fn rpl(&self) -> u32 {
         u32::from(self.selector & 3)
     }
-    pub fn is_code(&self) -> bool {
-        self.s() && self.seg_type() & 8 != 0
+    fn is_code(&self) -> bool {
+        self.attributes.is_code()
     }
 }
 
-/// The eight segment-like registers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-pub struct Segments {
-    pub es: Option<Segment>,
-    pub cs: Option<Segment>,
-    pub ss: Option<Segment>,
-    pub ds: Option<Segment>,
-    pub fs: Option<Segment>,
-    pub gs: Option<Segment>,
-    pub ldt: Option<Segment>,
-    pub tr: Option<Segment>,
-}
-
-impl Segments {
-    /// (name, segment) for the six data/code segment registers.
-    pub fn user(&self) -> [(&'static str, Option<Segment>); 6] {
-        [
-            ("ES", self.es),
-            ("CS", self.cs),
-            ("SS", self.ss),
-            ("DS", self.ds),
-            ("FS", self.fs),
-            ("GS", self.gs),
-        ]
-    }
-}
-
-/// GDTR or IDTR.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct DescriptorTable {
-    pub base: u64,
-    pub limit: u32,
-}
-
-/// The Code= window: bytes (`None` for `??`) and the index of the byte at RIP.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
-pub struct CodeWindow {
-    pub bytes: Vec<Option<u8>>,
-    pub marker: Option<usize>,
-}
-
-impl CodeWindow {
-    /// Readable bytes from the marker on (stops at the first `??`).
-    pub fn at_marker(&self) -> Vec<u8> {
-        match self.marker {
-            Some(m) => self
-                .bytes
-                .iter()
-                .skip(m)
-                .map_while(|b| *b)
-                .take(15)
-                .collect(),
-            None => Vec::new(),
-        }
-    }
+/// Code-window predicates the catalogue uses.
+pub trait CodeWindowExt {
+    /// True when the readable window is one repeated byte, or zero from the marker on: not
+    /// plausible code.
+    fn is_filler(&self) -> bool;
     /// True if the byte at the marker (or every byte when there is no marker) is `??`.
-    pub fn unreadable(&self) -> bool {
-        match self.marker {
-            Some(m) => self.bytes.get(m).is_none_or(|b| b.is_none()),
-            None => self.bytes.iter().all(|b| b.is_none()),
-        }
+    fn unreadable(&self) -> bool;
+}
+
+impl CodeWindowExt for CodeWindow {
+    fn unreadable(&self) -> bool {
+        self.unreadable_at_marker()
     }
     /// True when the readable window is one repeated byte or only two distinct bytes with one
     /// of them 0x00/0xff/0xaf-like filler: not plausible code.
-    pub fn is_filler(&self) -> bool {
+    fn is_filler(&self) -> bool {
         let known: Vec<u8> = self.bytes.iter().flatten().copied().collect();
         if known.len() < 8 {
             return false;
@@ -164,7 +125,7 @@ impl CodeWindow {
     }
 }
 
-/// The instruction at RIP.
+/// The instruction at RIP, as kvmtriage-x86 decoded it (never decoded a second time here).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Insn {
     /// Lower-case mnemonic, e.g. `wrmsr`.
@@ -172,21 +133,9 @@ pub struct Insn {
     /// Intel-syntax text, e.g. `xsave64 [rdi]`.
     pub text: String,
     /// Instruction bytes; JSON: `"0f 30"`.
-    #[serde(serialize_with = "ser_bytes")]
+    #[serde(serialize_with = "kvmtriage_model::hex::byte_string")]
     pub bytes: Vec<u8>,
     pub class: Option<InsnClass>,
-}
-
-fn ser_bytes<S: serde::Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    let mut out = String::with_capacity(b.len() * 3);
-    for (i, x) in b.iter().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        out.push(char::from(b"0123456789abcdef"[usize::from(x >> 4)]));
-        out.push(char::from(b"0123456789abcdef"[usize::from(x & 15)]));
-    }
-    s.serialize_str(&out)
 }
 
 /// An MSR access at RIP (WRMSR/RDMSR), with ECX and EDX:EAX from the dump.
@@ -199,33 +148,35 @@ pub struct MsrAccess {
     pub name: Option<String>,
 }
 
+static NO_CPU: CpuState = CpuState::EMPTY;
+static NO_MODE: ModeDecision = ModeDecision::UNKNOWN;
+
 /// Everything the diagnosis uses about one dump.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
-pub struct Facts {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Facts<'a> {
     pub event: Event,
-    pub rax: Option<u64>,
-    pub rbx: Option<u64>,
-    pub rcx: Option<u64>,
-    pub rdx: Option<u64>,
-    pub rsp: Option<u64>,
-    pub rip: Option<u64>,
-    pub rflags: Option<u64>,
-    pub cpl: Option<u8>,
-    pub smm: Option<bool>,
-    pub hlt: Option<bool>,
-    pub cr0: Option<u64>,
-    pub cr2: Option<u64>,
-    pub cr3: Option<u64>,
-    pub cr4: Option<u64>,
-    pub efer: Option<u64>,
-    pub segments: Segments,
-    pub gdt: Option<DescriptorTable>,
-    pub idt: Option<DescriptorTable>,
-    pub code: Option<CodeWindow>,
+    pub cpu: &'a CpuState,
+    /// The dump's mode decision (the one the JSON, the text and the disassembly show).
+    pub mode: &'a ModeDecision,
+    pub code: Option<&'a CodeWindow>,
     pub insn: Option<Insn>,
     pub msr: Option<MsrAccess>,
     /// Dump lines the reader could not use (damaged or truncated dumps), for evidence wording.
     pub truncated: bool,
+}
+
+impl Default for Facts<'_> {
+    fn default() -> Self {
+        Facts {
+            event: Event::None,
+            cpu: &NO_CPU,
+            mode: &NO_MODE,
+            code: None,
+            insn: None,
+            msr: None,
+            truncated: false,
+        }
+    }
 }
 
 pub const CR0_PE: u64 = 1;
@@ -236,56 +187,79 @@ pub const EFER_LME: u64 = 1 << 8;
 pub const EFER_LMA: u64 = 1 << 10;
 pub const RFLAGS_VM: u64 = 1 << 17;
 
-impl Facts {
-    /// CPU mode from CR0.PE, RFLAGS.VM, EFER.LMA and CS.L/D (SDM Vol. 3A §2.2, §5.2.1).
+impl Facts<'_> {
+    pub fn rax(&self) -> Option<u64> {
+        self.cpu.gpr(Gpr::Rax)
+    }
+    pub fn rbx(&self) -> Option<u64> {
+        self.cpu.gpr(Gpr::Rbx)
+    }
+    pub fn rcx(&self) -> Option<u64> {
+        self.cpu.gpr(Gpr::Rcx)
+    }
+    pub fn rdx(&self) -> Option<u64> {
+        self.cpu.gpr(Gpr::Rdx)
+    }
+    pub fn rsp(&self) -> Option<u64> {
+        self.cpu.gpr(Gpr::Rsp)
+    }
+    pub fn rip(&self) -> Option<u64> {
+        self.cpu.rip
+    }
+    pub fn rflags(&self) -> Option<u64> {
+        self.cpu.rflags
+    }
+    pub fn cpl(&self) -> Option<u8> {
+        self.cpu.cpl
+    }
+    pub fn smm(&self) -> Option<bool> {
+        self.cpu.smm
+    }
+    pub fn hlt(&self) -> Option<bool> {
+        self.cpu.halted
+    }
+    pub fn cr0(&self) -> Option<u64> {
+        self.cpu.cr0
+    }
+    pub fn cr2(&self) -> Option<u64> {
+        self.cpu.cr2
+    }
+    pub fn cr3(&self) -> Option<u64> {
+        self.cpu.cr3
+    }
+    pub fn cr4(&self) -> Option<u64> {
+        self.cpu.cr4
+    }
+    pub fn efer(&self) -> Option<u64> {
+        self.cpu.efer
+    }
+    /// A segment register (a copy of the model's value).
+    pub fn seg(&self, n: SegName) -> Option<Segment> {
+        self.cpu.segment(n).copied()
+    }
+    /// (name, segment) for the six data/code segment registers.
+    pub fn user_segments(&self) -> [(&'static str, Option<Segment>); 6] {
+        [SegName::Es, SegName::Cs, SegName::Ss, SegName::Ds, SegName::Fs, SegName::Gs]
+            .map(|n| (n.name(), self.seg(n)))
+    }
+
+    /// The dump's CPU mode as the catalogue's matchers classify it.
     pub fn mode(&self) -> Option<ModeKind> {
-        let cr0 = self.cr0?;
-        if cr0 & CR0_PE == 0 {
-            return Some(ModeKind::Real);
-        }
-        if self.rflags.is_some_and(|f| f & RFLAGS_VM != 0) {
-            return Some(ModeKind::Vm86);
-        }
-        let cs = self.segments.cs?;
-        let lma = self.efer.is_some_and(|e| e & EFER_LMA != 0);
-        Some(if lma && cs.l() {
-            ModeKind::Long64
-        } else if lma {
-            ModeKind::Compat
-        } else if cs.db() {
-            ModeKind::Protected32
-        } else {
-            ModeKind::Protected16
+        use kvmtriage_model::ModeKind as M;
+        Some(match self.mode.kind {
+            M::Real => ModeKind::Real,
+            M::Virtual8086 => ModeKind::Vm86,
+            M::Protected16 => ModeKind::Protected16,
+            M::Protected32 => ModeKind::Protected32,
+            M::Compat16 | M::Compat32 => ModeKind::Compat,
+            M::Long64 => ModeKind::Long64,
+            M::Unknown => return None,
         })
     }
 
-    /// Decoder bitness for the mode.
-    pub fn bitness(&self) -> u32 {
-        match self.mode() {
-            Some(ModeKind::Long64) => 64,
-            Some(ModeKind::Protected32) | Some(ModeKind::Compat) => 32,
-            Some(_) => 16,
-            // Without CR0/CS, guess from the RIP width.
-            None => match self.rip {
-                Some(r) if r > u64::from(u32::MAX) => 64,
-                _ => 32,
-            },
-        }
-    }
-
-    /// Fills `insn` and `msr` from the Code= window when they are not set yet.
-    pub fn decode_code_window(&mut self) {
-        if self.insn.is_none() {
-            if let Some(code) = &self.code {
-                let bytes = code.at_marker();
-                if !bytes.is_empty() {
-                    self.insn = decode_one(&bytes, self.bitness(), self.rip.unwrap_or(0));
-                }
-            }
-        }
-        if self.msr.is_none() {
-            self.msr = self.msr_access_from_regs();
-        }
+    /// Decoder width of the dump's mode (`None` when the mode is unknown).
+    pub fn bitness(&self) -> Option<u32> {
+        self.mode.bits.map(u32::from)
     }
 
     /// WRMSR/RDMSR at RIP: ECX is the index, EDX:EAX the value (SDM Vol. 2B WRMSR).
@@ -296,9 +270,9 @@ impl Facts {
             "rdmsr" => false,
             _ => return None,
         };
-        let index = (self.rcx? & 0xffff_ffff) as u32;
+        let index = (self.rcx()? & 0xffff_ffff) as u32;
         let value = if write {
-            match (self.rax, self.rdx) {
+            match (self.rax(), self.rdx()) {
                 (Some(a), Some(d)) => Some(((d & 0xffff_ffff) << 32) | (a & 0xffff_ffff)),
                 _ => None,
             }
@@ -316,30 +290,21 @@ impl Facts {
     /// True if every segment register shown is all-zero apart from the unusable marker (SEV-ES/
     /// TDX encrypted state, or a dump of a vCPU that never ran).
     pub fn segments_all_null(&self) -> bool {
-        let all = [
-            self.segments.es,
-            self.segments.cs,
-            self.segments.ss,
-            self.segments.ds,
-            self.segments.fs,
-            self.segments.gs,
-        ];
-        let shown: Vec<Segment> = all.iter().flatten().copied().collect();
+        let shown: Vec<Segment> = self.user_segments().iter().filter_map(|(_, s)| *s).collect();
         !shown.is_empty()
-            && shown
-                .iter()
-                .all(|s| s.selector == 0 && s.base == 0 && s.limit == 0 && (s.attrs & !0x8000) == 0)
+            && shown.iter().all(|s| {
+                s.selector == 0 && s.base == 0 && s.limit == 0 && (s.attrs() & !0x8000) == 0
+            })
     }
 
-    /// CS.base + RIP (the linear address of the instruction).
+    /// The linear address of the instruction, as the dump's mode decision computes it.
     pub fn linear_rip(&self) -> Option<u64> {
-        let base = self.segments.cs.map_or(0, |c| c.base);
-        Some(base.wrapping_add(self.rip?))
+        self.mode.code_address(self.cpu)
     }
 
     /// The instruction is in the legacy VGA/SMRAM window and paging does not remap it.
     pub fn linear_rip_in_vga_window(&self) -> bool {
-        self.cr0.is_none_or(|c| c & CR0_PG == 0)
+        self.cr0().is_none_or(|c| c & CR0_PG == 0)
             && self
                 .linear_rip()
                 .is_some_and(|l| (0xa_0000..=0xb_ffff).contains(&l))
@@ -347,78 +312,14 @@ impl Facts {
 
     /// x86 reset values in CR0/CS (SDM Vol. 3A Table 10-1) with a RIP that is not 0xfff0.
     pub fn reset_state_with_non_reset_rip(&self) -> bool {
-        let Some(cs) = self.segments.cs else {
+        let Some(cs) = self.seg(SegName::Cs) else {
             return false;
         };
-        self.cr0 == Some(0x6000_0010)
+        self.cr0() == Some(0x6000_0010)
             && cs.selector == 0xf000
             && cs.base == 0xffff_0000
-            && self.rip.is_some_and(|r| r != 0xfff0)
+            && self.rip().is_some_and(|r| r != 0xfff0)
     }
-}
-
-/// Decodes one instruction with iced-x86.
-pub fn decode_one(bytes: &[u8], bitness: u32, ip: u64) -> Option<Insn> {
-    let mut decoder = Decoder::try_with_ip(bitness, bytes, ip, DecoderOptions::NONE).ok()?;
-    if !decoder.can_decode() {
-        return None;
-    }
-    let mut instr = Instruction::default();
-    decoder.decode_out(&mut instr);
-    if instr.is_invalid() || instr.mnemonic() == Mnemonic::INVALID {
-        return None;
-    }
-    let len = instr.len();
-    // The same text as kvmtriage-x86's listings (its formatter is built once per thread).
-    let text = kvmtriage_x86::format_instruction(&instr, kvmtriage_x86::Syntax::Intel);
-    // The mnemonic as kvmtriage-x86 names it (iced-x86's `Mnemonic`), not the formatter's
-    // spelling (`jmpf`, prefixes first).
-    let mnemonic = kvmtriage_x86::intel_mnemonic(&instr);
-    Some(Insn {
-        mnemonic,
-        text,
-        bytes: bytes.get(..len).map(<[u8]>::to_vec).unwrap_or_default(),
-        class: insn_class(&instr),
-    })
-}
-
-/// The instruction class (x87/SSE/AVX/XSAVE/MMX) of the first instruction in `bytes`, without
-/// formatting it (used when kvmtriage-x86 already supplied the text).
-pub fn insn_class_of(bytes: &[u8], bitness: u32) -> Option<InsnClass> {
-    let mut decoder = Decoder::try_with_ip(bitness, bytes, 0, DecoderOptions::NONE).ok()?;
-    if !decoder.can_decode() {
-        return None;
-    }
-    let instr = decoder.decode();
-    if instr.is_invalid() {
-        return None;
-    }
-    insn_class(&instr)
-}
-
-fn insn_class(instr: &Instruction) -> Option<InsnClass> {
-    use iced_x86::CpuidFeature as F;
-    for f in instr.cpuid_features() {
-        let c = match f {
-            F::FPU | F::FPU287 | F::FPU387 | F::FPU387SL_ONLY => InsnClass::X87,
-            F::MMX => InsnClass::Mmx,
-            F::SSE | F::SSE2 | F::SSE3 | F::SSSE3 | F::SSE4_1 | F::SSE4_2 | F::SSE4A => {
-                InsnClass::Sse
-            }
-            F::AVX
-            | F::AVX2
-            | F::AVX512F
-            | F::AVX512BW
-            | F::AVX512DQ
-            | F::AVX512VL
-            | F::FMA
-            | F::F16C => InsnClass::Avx,
-            F::XSAVE | F::XSAVEC | F::XSAVEOPT | F::XSAVES | F::FXSR => InsnClass::Xsave,
-            _ => continue,
-        };
-        return Some(c);
-    }
-    None
 }
 
 /// MSR name from kvmtriage-x86's catalogue, else [`fallback_msr_name`].

@@ -4,7 +4,7 @@ use crate::catalogue::{
     EventKind, KnownIssue, Matcher, ModeKind, MsrKind, RegName, StatePredicate, ValuePredicate,
 };
 use crate::decode::{vector_name, InternalErrorReport};
-use crate::facts::{Event, Facts};
+use crate::facts::{CodeWindowExt, Event, Facts};
 
 /// How an entry relates to a dump.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,7 +17,7 @@ pub enum Outcome {
 
 /// Everything a matcher looks at, computed once per diagnosis.
 pub struct Ctx<'a> {
-    pub facts: &'a Facts,
+    pub facts: &'a Facts<'a>,
     pub errno_name: Option<&'static str>,
     pub internal: Option<&'a InternalErrorReport>,
     pub big_real_mode: bool,
@@ -115,16 +115,16 @@ fn anchor_matches(m: &Matcher, cx: &Ctx) -> bool {
 
 fn reg_value(f: &Facts, r: RegName) -> Option<u64> {
     match r {
-        RegName::Cr0 => f.cr0,
-        RegName::Cr3 => f.cr3,
-        RegName::Cr4 => f.cr4,
-        RegName::Efer => f.efer,
-        RegName::Rflags => f.rflags,
-        RegName::Rip => f.rip,
-        RegName::Rax => f.rax,
-        RegName::Rcx => f.rcx,
-        RegName::Rdx => f.rdx,
-        RegName::Rsp => f.rsp,
+        RegName::Cr0 => f.cr0(),
+        RegName::Cr3 => f.cr3(),
+        RegName::Cr4 => f.cr4(),
+        RegName::Efer => f.efer(),
+        RegName::Rflags => f.rflags(),
+        RegName::Rip => f.rip(),
+        RegName::Rax => f.rax(),
+        RegName::Rcx => f.rcx(),
+        RegName::Rdx => f.rdx(),
+        RegName::Rsp => f.rsp(),
     }
 }
 
@@ -294,12 +294,12 @@ fn specific_predicates(issue: &KnownIssue, cx: &Ctx) -> Option<String> {
 
 fn state_fails(sp: StatePredicate, cx: &Ctx) -> Option<String> {
     let f = cx.facts;
-    let code_unreadable = f.code.as_ref().is_some_and(|c| c.unreadable());
+    let code_unreadable = f.code.is_some_and(|c| c.unreadable());
     let ok = match sp {
         StatePredicate::BigRealMode => cx.big_real_mode,
         StatePredicate::NotBigRealMode => !cx.big_real_mode,
         StatePredicate::CodeUnreadable => code_unreadable,
-        StatePredicate::CodeIsFiller => f.code.as_ref().is_some_and(|c| c.is_filler()),
+        StatePredicate::CodeIsFiller => f.code.is_some_and(|c| c.is_filler()),
         StatePredicate::FetchFailed => {
             let flags0 = matches!(&f.event, Event::InternalError { suberror: 1, data, .. } if data.len() >= 6 && data.first() == Some(&0));
             flags0 || code_unreadable
@@ -307,8 +307,8 @@ fn state_fails(sp: StatePredicate, cx: &Ctx) -> Option<String> {
         StatePredicate::SegmentsAllNull => f.segments_all_null(),
         StatePredicate::NotSegmentsAllNull => !f.segments_all_null(),
         StatePredicate::ResetStateNonResetRip => f.reset_state_with_non_reset_rip(),
-        StatePredicate::Smm => f.smm == Some(true),
-        StatePredicate::NotSmm => f.smm != Some(true),
+        StatePredicate::Smm => f.smm() == Some(true),
+        StatePredicate::NotSmm => f.smm() != Some(true),
         StatePredicate::NoExtraData => {
             matches!(&f.event, Event::InternalError { data, .. } if data.is_empty())
         }

@@ -104,7 +104,8 @@ pub struct Classification {
     pub internal_error: Option<InternalErrorReport>,
     pub entry_failure: Option<EntryFailureReport>,
     pub exception: Option<String>,
-    pub mode: Option<ModeKind>,
+    /// The dump's CPU mode (the same decision the dump's `mode` shows).
+    pub mode: kvmtriage_model::ModeKind,
     pub instruction: Option<Insn>,
     pub msr: Option<MsrReport>,
     pub guest_state: Option<GuestStateReport>,
@@ -253,7 +254,7 @@ fn event_phrase(f: &Facts, errno: Option<&ErrnoInfo>, cls: &Classification) -> S
 
 fn trigger_phrase(f: &Facts) -> Option<String> {
     let insn = f.insn.as_ref()?;
-    let rip = f.rip.map(hex).unwrap_or_else(|| "?".into());
+    let rip = f.rip().map(hex).unwrap_or_else(|| "?".into());
     Some(match &f.msr {
         Some(m) if m.write => format!(
             " while the guest executed WRMSR at RIP {rip} (ECX={:#x}{}, EDX:EAX={})",
@@ -376,17 +377,6 @@ fn push_unique(v: &mut Vec<Cow<'static, str>>, s: &'static str) {
     }
 }
 
-fn mode_words(m: ModeKind) -> &'static str {
-    match m {
-        ModeKind::Real => "real mode (CR0.PE=0)",
-        ModeKind::Vm86 => "virtual-8086 mode",
-        ModeKind::Protected16 => "16-bit protected mode",
-        ModeKind::Protected32 => "32-bit protected mode",
-        ModeKind::Compat => "compatibility mode (long mode, 32-bit code)",
-        ModeKind::Long64 => "64-bit mode (EFER.LMA=1, CS.L=1)",
-    }
-}
-
 /// "; the dump fails 2 guest-state checks, first: TR type must be 11 ... (§28.3.1.2)".
 fn guest_state_clause(cls: &Classification, big_real: bool, f: &Facts) -> String {
     let mut out = String::new();
@@ -495,7 +485,7 @@ pub fn diagnose_facts(f: &Facts, opts: &DiagnoseOptions) -> Diagnosis {
             )),
             _ => None,
         },
-        mode,
+        mode: f.mode.kind,
         instruction: f.insn.clone(),
         msr: msr_report,
         guest_state,
@@ -545,18 +535,18 @@ pub fn diagnose_facts(f: &Facts, opts: &DiagnoseOptions) -> Diagnosis {
     }
     if f.segments_all_null() {
         evidence.push("all segment registers are zero: the guest state is hidden from QEMU (TDX, SEV-ES/SNP) or was never loaded, so the CPU mode and segment checks are not meaningful".into());
-    } else if let Some(m) = mode {
-        let cpl: &str = match f.cpl {
+    } else if mode.is_some() {
+        let cpl: &str = match f.cpl() {
             Some(0) => ", CPL 0",
             Some(1) => ", CPL 1",
             Some(2) => ", CPL 2",
             Some(3) => ", CPL 3",
             _ => "",
         };
-        evidence.push(concat(&["CPU mode: ", mode_words(m), cpl]));
+        evidence.push(concat(&["CPU mode: ", f.mode.kind.describe(), cpl]));
     }
     if let Some(i) = &f.insn {
-        let rip = f.rip.map(hex);
+        let rip = f.rip().map(hex);
         evidence.push(concat(&[
             "instruction at RIP ",
             rip.as_deref().unwrap_or("?"),
@@ -667,7 +657,7 @@ pub fn diagnose_facts(f: &Facts, opts: &DiagnoseOptions) -> Diagnosis {
     if f.reset_state_with_non_reset_rip() {
         evidence.push(format!(
             "CR0=0x60000010 and CS=f000/ffff0000 are the x86 reset values, but RIP={} is not the reset vector 0xfff0",
-            f.rip.map(hex).unwrap_or_default()
+            f.rip().map(hex).unwrap_or_default()
         ));
     }
     if f.truncated {

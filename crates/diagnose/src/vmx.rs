@@ -8,8 +8,10 @@
 
 use serde::Serialize;
 
+use kvmtriage_model::{SegName, Segment};
+
 use crate::facts::{
-    Facts, Segment, CR0_PE, CR0_PG, CR4_PAE, CR4_PCIDE, EFER_LMA, EFER_LME, RFLAGS_VM,
+    Facts, SegmentExt, CR0_PE, CR0_PG, CR4_PAE, CR4_PCIDE, EFER_LMA, EFER_LME, RFLAGS_VM,
 };
 
 const SEC_CR: &str = "SDM Vol. 3C §28.3.1.1 (27.3.1.1 in pre-2023 editions) Checks on Guest Control Registers, Debug Registers, and MSRs";
@@ -116,13 +118,13 @@ fn canonical(v: u64, la57: bool) -> bool {
 pub fn real_mode_violations(f: &Facts) -> Vec<RealModeViolation> {
     let mut out = Vec::new();
     // Zeroed segment registers are hidden (TDX, SEV-ES) or never-loaded state, not big real mode.
-    if f.cr0.is_none_or(|c| c & CR0_PE != 0) || f.segments_all_null() {
+    if f.cr0().is_none_or(|c| c & CR0_PE != 0) || f.segments_all_null() {
         return out;
     }
-    for (name, seg) in f.segments.user() {
+    for (name, seg) in f.user_segments() {
         let Some(s) = seg else { continue };
         // An all-zero attribute word is a register that was never loaded (power-on dump).
-        if s.attrs == 0 {
+        if s.attrs() == 0 {
             continue;
         }
         // The architectural reset state (CS f000, base ffff0000) is not real-mode reachable
@@ -141,7 +143,7 @@ pub fn real_mode_violations(f: &Facts) -> Vec<RealModeViolation> {
             reasons.push(format!("limit {:#x} != 0xffff", s.limit));
         }
         if s.g() || s.db() || s.l() {
-            reasons.push(format!("attributes {:#010x} set G/D/L", s.attrs));
+            reasons.push(format!("attributes {:#010x} set G/D/L", s.attrs()));
         }
         if !reasons.is_empty() {
             out.push(RealModeViolation {
@@ -156,7 +158,7 @@ pub fn real_mode_violations(f: &Facts) -> Vec<RealModeViolation> {
 /// Runs the checks.
 pub fn check_guest_state(f: &Facts) -> GuestStateReport {
     let mut rep = GuestStateReport::default();
-    let (Some(cr0), Some(cs)) = (f.cr0, f.segments.cs) else {
+    let (Some(cr0), Some(cs)) = (f.cr0(), f.seg(SegName::Cs)) else {
         rep.not_evaluable
             .push("control registers or segment registers missing from the dump");
         return rep;
@@ -165,10 +167,10 @@ pub fn check_guest_state(f: &Facts) -> GuestStateReport {
     rep.not_evaluable.push(
         "VM-entry controls, activity and interruptibility state, pending debug exceptions, VMCS link pointer and the MSR-load area are not in the dump",
     );
-    let cr4 = f.cr4.unwrap_or(0);
-    let efer = f.efer.unwrap_or(0);
+    let cr4 = f.cr4().unwrap_or(0);
+    let efer = f.efer().unwrap_or(0);
     let ia32e = efer & EFER_LMA != 0;
-    let rflags = f.rflags.unwrap_or(2);
+    let rflags = f.rflags().unwrap_or(2);
     let vm86 = rflags & RFLAGS_VM != 0;
     let pe = cr0 & CR0_PE != 0;
     let la57 = cr4 & (1 << 12) != 0;
@@ -220,7 +222,7 @@ pub fn check_guest_state(f: &Facts) -> GuestStateReport {
             Cond::Always,
         );
     }
-    if let Some(cr3) = f.cr3 {
+    if let Some(cr3) = f.cr3() {
         c.check(
             cr3 >> 52 == 0,
             SEC_CR,
@@ -229,7 +231,7 @@ pub fn check_guest_state(f: &Facts) -> GuestStateReport {
             Cond::Always,
         );
     }
-    if f.efer.is_some() {
+    if f.efer().is_some() {
         const EFER_KNOWN: u64 = 0x1 | 0x100 | 0x400 | 0x800 | 0x1000 | 0x2000 | 0x4000 | 0x8000;
         c.check(
             efer & !EFER_KNOWN == 0,
@@ -251,25 +253,25 @@ pub fn check_guest_state(f: &Facts) -> GuestStateReport {
 
     // --- Segment registers (not virtual-8086).
     if vm86 {
-        for (name, seg) in f.segments.user() {
+        for (name, seg) in f.user_segments() {
             let Some(s) = seg else { continue };
             c.check(
                 s.base == u64::from(s.selector) << 4
                     && s.limit == 0xffff
-                    && (s.attrs & 0xf0ff00) == 0xf300,
+                    && (s.attrs() & 0xf0ff00) == 0xf300,
                 SEC_SEG,
                 "virtual-8086: base = selector << 4, limit 0xffff, attributes 0xf3",
                 || {
                     format!(
                         "{name}: sel {:#06x} base {:#x} limit {:#x} attrs {:#x}",
-                        s.selector, s.base, s.limit, s.attrs
+                        s.selector, s.base, s.limit, s.attrs()
                     )
                 },
                 Cond::Always,
             );
         }
     } else {
-        let ss = f.segments.ss.filter(Segment::present);
+        let ss = f.seg(SegName::Ss).filter(|s| s.present());
         let cs_type = cs.seg_type();
         // CS
         c.check(
@@ -287,14 +289,14 @@ pub fn check_guest_state(f: &Facts) -> GuestStateReport {
             cs.s(),
             SEC_SEG,
             "CS.S must be 1 (code/data descriptor)",
-            || format!("CS attrs {:#x}", cs.attrs),
+            || format!("CS attrs {:#x}", cs.attrs()),
             Cond::Always,
         );
         c.check(
             cs.present(),
             SEC_SEG,
             "CS.P must be 1",
-            || format!("CS attrs {:#x}", cs.attrs),
+            || format!("CS attrs {:#x}", cs.attrs()),
             Cond::Always,
         );
         c.check(
@@ -309,7 +311,7 @@ pub fn check_guest_state(f: &Facts) -> GuestStateReport {
                 !cs.db(),
                 SEC_SEG,
                 "64-bit CS (L=1) requires D/B=0",
-                || format!("CS attrs {:#x}", cs.attrs),
+                || format!("CS attrs {:#x}", cs.attrs()),
                 Cond::Always,
             );
         }
@@ -354,7 +356,7 @@ pub fn check_guest_state(f: &Facts) -> GuestStateReport {
                 matches!(ss.seg_type(), 3 | 7) && ss.s(),
                 SEC_SEG,
                 "SS type must be 3 or 7 with S=1 (accessed writable data)",
-                || format!("SS attrs {:#x}", ss.attrs),
+                || format!("SS attrs {:#x}", ss.attrs()),
                 Cond::Always,
             );
             c.check(
@@ -390,12 +392,12 @@ pub fn check_guest_state(f: &Facts) -> GuestStateReport {
         }
         // DS, ES, FS, GS
         for (name, seg) in [
-            ("DS", f.segments.ds),
-            ("ES", f.segments.es),
-            ("FS", f.segments.fs),
-            ("GS", f.segments.gs),
+            ("DS", f.seg(SegName::Ds)),
+            ("ES", f.seg(SegName::Es)),
+            ("FS", f.seg(SegName::Fs)),
+            ("GS", f.seg(SegName::Gs)),
         ] {
-            let Some(s) = seg.filter(Segment::present) else {
+            let Some(s) = seg.filter(|s| s.present()) else {
                 continue;
             };
             let t = s.seg_type();
@@ -419,7 +421,7 @@ pub fn check_guest_state(f: &Facts) -> GuestStateReport {
                 s.s(),
                 SEC_SEG,
                 &format!("{name}.S must be 1"),
-                || format!("{name} attrs {:#x}", s.attrs),
+                || format!("{name} attrs {:#x}", s.attrs()),
                 Cond::Always,
             );
             if t <= 11 {
@@ -465,7 +467,7 @@ pub fn check_guest_state(f: &Facts) -> GuestStateReport {
         );
     }
     // TR and LDTR
-    match f.segments.tr {
+    match f.seg(SegName::Tr) {
         Some(tr) => {
             let t = tr.seg_type();
             c.check(
@@ -485,14 +487,14 @@ pub fn check_guest_state(f: &Facts) -> GuestStateReport {
                 !tr.s(),
                 SEC_SEG,
                 "TR.S must be 0 (system descriptor)",
-                || format!("TR attrs {:#x}", tr.attrs),
+                || format!("TR attrs {:#x}", tr.attrs()),
                 Cond::Always,
             );
             c.check(
                 tr.present(),
                 SEC_SEG,
                 "TR.P must be 1 (TR must be usable)",
-                || format!("TR attrs {:#x}", tr.attrs),
+                || format!("TR attrs {:#x}", tr.attrs()),
                 Cond::Always,
             );
             c.check(
@@ -512,7 +514,7 @@ pub fn check_guest_state(f: &Facts) -> GuestStateReport {
         }
         None => c.rep.not_evaluable.push("TR not in the dump"),
     }
-    if let Some(ldt) = f.segments.ldt.filter(Segment::present) {
+    if let Some(ldt) = f.seg(SegName::Ldt).filter(|s| s.present()) {
         c.check(
             ldt.selector & 4 == 0,
             SEC_SEG,
@@ -524,7 +526,7 @@ pub fn check_guest_state(f: &Facts) -> GuestStateReport {
             ldt.seg_type() == 2 && !ldt.s(),
             SEC_SEG,
             "LDTR type must be 2 with S=0",
-            || format!("LDTR attrs {:#x}", ldt.attrs),
+            || format!("LDTR attrs {:#x}", ldt.attrs()),
             Cond::Always,
         );
         c.check(
@@ -537,7 +539,7 @@ pub fn check_guest_state(f: &Facts) -> GuestStateReport {
     }
 
     // --- GDTR / IDTR
-    for (name, t) in [("GDTR", f.gdt), ("IDTR", f.idt)] {
+    for (name, t) in [("GDTR", f.cpu.gdt), ("IDTR", f.cpu.idt)] {
         let Some(t) = t else { continue };
         c.check(
             t.limit >> 16 == 0,
@@ -556,7 +558,7 @@ pub fn check_guest_state(f: &Facts) -> GuestStateReport {
     }
 
     // --- RIP and RFLAGS
-    if let Some(rip) = f.rip {
+    if let Some(rip) = f.rip() {
         if ia32e && cs.l() {
             c.check(
                 canonical(rip, la57),
@@ -575,7 +577,7 @@ pub fn check_guest_state(f: &Facts) -> GuestStateReport {
             );
         }
     }
-    if let Some(fl) = f.rflags {
+    if let Some(fl) = f.rflags() {
         let reserved =
             (fl >> 22 != 0) || fl & (1 << 15) != 0 || fl & (1 << 5) != 0 || fl & (1 << 3) != 0;
         c.check(
@@ -603,8 +605,8 @@ pub fn check_guest_state(f: &Facts) -> GuestStateReport {
         }
     }
     // --- Activity state
-    if f.hlt == Some(true) {
-        if let Some(ss) = f.segments.ss {
+    if f.hlt() == Some(true) {
+        if let Some(ss) = f.seg(SegName::Ss) {
             c.check(
                 ss.dpl() == 0,
                 SEC_NONREG,

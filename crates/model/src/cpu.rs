@@ -338,6 +338,31 @@ pub struct CpuState {
 }
 
 impl CpuState {
+    /// Nothing known (usable in a `static`).
+    pub const EMPTY: CpuState = CpuState {
+        gprs: [None; 32],
+        rip: None,
+        rflags: None,
+        segments: [None; 8],
+        gdt: None,
+        idt: None,
+        cr0: None,
+        cr2: None,
+        cr3: None,
+        cr4: None,
+        cr8: None,
+        dr: [None; 8],
+        efer: None,
+        cpl: None,
+        interrupt_shadow: None,
+        a20: None,
+        smm: None,
+        halted: None,
+        fpu: None,
+        vectors: Vec::new(),
+        opmask: Vec::new(),
+    };
+
     pub fn gpr(&self, r: Gpr) -> Option<u64> {
         self.gprs[r.number()]
     }

@@ -27,9 +27,25 @@ pub fn bytes(b: &[u8]) -> String {
     s
 }
 
-/// `0x` + shortest lowercase hex.
+/// `0x` + shortest lowercase hex (without the formatting machinery: reports call it for every
+/// register value).
 pub fn min(v: u64) -> String {
-    format!("{v:#x}")
+    let mut s = String::with_capacity(18);
+    push_min(&mut s, v);
+    s
+}
+
+/// Append `0x` + shortest lowercase hex.
+pub fn push_min(out: &mut String, v: u64) {
+    out.push_str("0x");
+    let digits = if v == 0 {
+        1
+    } else {
+        (64 - v.leading_zeros()).div_ceil(4)
+    };
+    for i in (0..digits).rev() {
+        out.push(char::from(DIGITS[((v >> (i * 4)) & 0xf) as usize]));
+    }
 }
 
 /// `0x` + 16 lowercase hex digits.

@@ -37,17 +37,17 @@ pub enum ModeKind {
 }
 
 impl ModeKind {
-    /// Words for reports: `real-address mode`, `64-bit mode`, ….
+    /// Words for reports: `real-address mode`, `IA-32e 64-bit mode`, ….
     pub fn describe(self) -> &'static str {
         match self {
             ModeKind::Real => "real-address mode",
             ModeKind::Virtual8086 => "virtual-8086 mode",
             ModeKind::Protected16 => "16-bit protected mode",
             ModeKind::Protected32 => "32-bit protected mode",
-            ModeKind::Compat16 => "compatibility mode (16-bit code)",
-            ModeKind::Compat32 => "compatibility mode (32-bit code)",
-            ModeKind::Long64 => "64-bit mode",
-            ModeKind::Unknown => "unknown mode",
+            ModeKind::Compat16 => "IA-32e compatibility mode, 16-bit code",
+            ModeKind::Compat32 => "IA-32e compatibility mode, 32-bit code",
+            ModeKind::Long64 => "IA-32e 64-bit mode",
+            ModeKind::Unknown => "mode unknown",
         }
     }
 
@@ -231,6 +231,14 @@ pub struct ModeDecision {
 }
 
 impl ModeDecision {
+    /// No decision (usable in a `static`).
+    pub const UNKNOWN: ModeDecision = ModeDecision {
+        bits: None,
+        kind: ModeKind::Unknown,
+        evidence: Vec::new(),
+        paging: PagingMode::Unknown,
+    };
+
     /// Decide the mode of `cpu`, using `hints` where registers are missing.
     pub fn decide(cpu: &CpuState, hints: &ModeHints) -> ModeDecision {
         let mut ev = Vec::with_capacity(4);

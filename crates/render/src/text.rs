@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use kvmtriage_analyze::{Analysis, DumpAnalysis, IssueReport, Level};
 use kvmtriage_dump::{
-    decode::RegisterBits, Dump, Event, Gpr, GprLayout, ModeKind, PagingMode, SegName,
+    Dump, Event, Gpr, GprLayout, PagingMode, RegisterBits, SegName,
 };
 
 use crate::{Color, InputInfo};
@@ -324,11 +324,12 @@ fn mode(out: &mut Out, dump: &Dump) {
         .bits
         .map(|b| format!("{b}-bit code"))
         .unwrap_or_else(|| "width unknown".into());
-    let kind = mode_kind_name(m.kind);
+    let kind = m.kind.describe();
     let paging = paging_name(m.paging);
     out.line(&format!("  {bits}, {kind}; paging: {paging}"));
     if !m.evidence.is_empty() {
-        out.line(&format!("  evidence: {}", m.evidence.join("; ")));
+        let evidence: Vec<String> = m.evidence.iter().map(ToString::to_string).collect();
+        out.line(&format!("  evidence: {}", evidence.join("; ")));
     }
 }
 
@@ -439,24 +440,24 @@ fn listing(out: &mut Out, d: &DumpAnalysis) {
 }
 
 fn registers(out: &mut Out, dump: &Dump) {
-    let Some(general) = &dump.general else {
+    if dump.cpu.gprs.iter().all(Option::is_none) && dump.rip().is_none() {
         return;
-    };
+    }
     out.heading("Registers");
-    let wide = general.layout != GprLayout::Bits32;
+    let wide = dump.printed.layout != GprLayout::Bits32;
     // `Gpr` is declared in the order QEMU prints the registers (RAX RBX RCX RDX RSI …), and its
     // derived `Ord` follows the declaration.
     let mut order = Gpr::ALL;
     order.sort();
     let mut cells = Vec::new();
     for r in &order {
-        if let Some(v) = general.get(*r) {
+        if let Some(v) = dump.gpr(*r) {
             let (name, digits) = if wide {
                 (r.name64().to_uppercase(), 16)
             } else {
                 (r.name32().to_uppercase(), 8)
             };
-            cells.push(format!("{name:<3}={:0digits$x}", v.get()));
+            cells.push(format!("{name:<3}={v:0digits$x}"));
         }
     }
     let mut lines: Vec<String> = cells.chunks(4).map(|c| c.join(" ")).collect();
@@ -474,17 +475,18 @@ fn registers(out: &mut Out, dump: &Dump) {
             set_names_except(&dump.decoded.rflags, &[1])
         ));
     }
-    if let Some(st) = &dump.state {
-        for (name, v) in [
-            ("CPL", st.cpl),
-            ("II", st.ii),
-            ("A20", st.a20),
-            ("SMM", st.smm),
-            ("HLT", st.hlt),
-        ] {
-            if let Some(v) = v {
-                tail.push(format!("{name}={v}"));
-            }
+    let cpu = &dump.cpu;
+    if let Some(cpl) = cpu.cpl {
+        tail.push(format!("CPL={cpl}"));
+    }
+    for (name, v) in [
+        ("II", cpu.interrupt_shadow),
+        ("A20", cpu.a20),
+        ("SMM", cpu.smm),
+        ("HLT", cpu.halted),
+    ] {
+        if let Some(v) = v {
+            tail.push(format!("{name}={}", u8::from(v)));
         }
     }
     if !tail.is_empty() {
@@ -571,10 +573,10 @@ fn segments(out: &mut Out, dump: &Dump) {
             seg.selector,
             seg.base,
             seg.limit,
-            seg.attributes
+            seg.attributes.bits()
         ));
     }
-    for (label, t) in [("GDT", &dump.gdt), ("IDT", &dump.idt)] {
+    for (label, t) in [("GDT", &dump.cpu.gdt), ("IDT", &dump.cpu.idt)] {
         if let Some(t) = t {
             lines.push(format!(
                 "{label}          base={:016x} limit={:08x}",
@@ -645,19 +647,6 @@ fn bit_ranges(bits: &[u8]) -> String {
         i += 1;
     }
     parts.join(",")
-}
-
-fn mode_kind_name(kind: ModeKind) -> &'static str {
-    match kind {
-        ModeKind::Real => "real-address mode",
-        ModeKind::Virtual8086 => "virtual-8086 mode",
-        ModeKind::Protected16 => "16-bit protected mode",
-        ModeKind::Protected32 => "32-bit protected mode",
-        ModeKind::Compat16 => "IA-32e compatibility mode, 16-bit code",
-        ModeKind::Compat32 => "IA-32e compatibility mode, 32-bit code",
-        ModeKind::Long64 => "IA-32e 64-bit mode",
-        ModeKind::Unknown => "mode unknown",
-    }
 }
 
 fn paging_name(paging: PagingMode) -> &'static str {
