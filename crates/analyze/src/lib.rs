@@ -29,7 +29,6 @@ pub use kvmtriage_dump::{Dump, ReadError};
 pub use kvmtriage_x86::{Alignment, CodeAnalysis, FaultInstruction, ListingLine, Syntax};
 
 use kvmtriage_dump::{Event, ExitRecord};
-use kvmtriage_x86::{CodeInput, CodeOptions};
 
 /// Version of the JSON document `kvmtriage explain --format json` prints (docs/json.md).
 /// Bumped on any incompatible change; additions keep it.
@@ -238,25 +237,5 @@ fn exit_record_evidence(record: &ExitRecord) -> Vec<String> {
 /// Run the disassembler over the dump's code window, if it has one with a marker and the dump's
 /// mode (or `--mode`, already applied to it) gives the width.
 pub fn disassemble(dump: &Dump, opts: &Options) -> Option<CodeAnalysis> {
-    let window = dump.code.as_ref()?;
-    let marker = window.marker?;
-    let bits = dump.mode.bits?;
-    let rip = dump.rip()?;
-    // Outside 64-bit mode the code sits at CS.base + IP (real mode too).
-    let cs_base = if bits == 64 {
-        0
-    } else {
-        dump.segment(kvmtriage_dump::SegName::Cs).map_or(0, |cs| cs.base)
-    };
-    let input = CodeInput {
-        bytes: &window.bytes,
-        marker,
-        bitness: u32::from(bits),
-        rip,
-        cs_base,
-    };
-    let code_opts = CodeOptions {
-        syntax: opts.syntax,
-    };
-    Some(kvmtriage_x86::analyze_code(&input, &dump.cpu, &code_opts))
+    kvmtriage_diagnose::disassemble(dump, opts.syntax)
 }

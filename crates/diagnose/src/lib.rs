@@ -21,5 +21,5 @@ pub use catalogue::{catalogue, issues_affecting, KnownIssue, Level};
 pub use facts::Facts;
 pub use kernel::{KernelVersion, KernelVersionError};
 pub use verdict::{
-    diagnose, diagnose_facts, Classification, Confidence, DiagnoseOptions, Diagnosis, IssueReport,
+    diagnose, diagnose_facts, disassemble, Classification, Confidence, DiagnoseOptions, Diagnosis, IssueReport,
 };

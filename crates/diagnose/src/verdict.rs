@@ -131,7 +131,41 @@ pub struct Diagnosis {
 /// Diagnoses one dump. `code` is kvmtriage-x86's analysis of the dump's Code= window; without
 /// it the instruction at RIP is decoded here.
 pub fn diagnose(dump: &Dump, code: Option<&CodeAnalysis>, opts: &DiagnoseOptions) -> Diagnosis {
-    diagnose_facts(&Facts::from_dump(dump, code), opts)
+    match code {
+        Some(code) => diagnose_facts(&Facts::from_dump(dump, Some(code)), opts),
+        None => {
+            let code = disassemble(dump, kvmtriage_x86::Syntax::Intel);
+            diagnose_facts(&Facts::from_dump(dump, code.as_ref()), opts)
+        }
+    }
+}
+
+/// Disassemble the dump's code window in the dump's own mode (`dump.mode`, which `--mode` may
+/// have overridden): the one place the pipeline turns a dump's window into a [`CodeAnalysis`].
+/// `None` without a window, a marker, RIP or a known code width.
+pub fn disassemble(dump: &Dump, syntax: kvmtriage_x86::Syntax) -> Option<CodeAnalysis> {
+    let window = dump.code.as_ref()?;
+    let marker = window.marker?;
+    let bits = dump.mode.bits?;
+    let rip = dump.rip()?;
+    // Outside 64-bit mode the code sits at CS.base + IP (real mode too).
+    let cs_base = if bits == 64 {
+        0
+    } else {
+        dump.segment(kvmtriage_model::SegName::Cs).map_or(0, |cs| cs.base)
+    };
+    let input = kvmtriage_x86::CodeInput {
+        bytes: &window.bytes,
+        marker,
+        bitness: u32::from(bits),
+        rip,
+        cs_base,
+    };
+    Some(kvmtriage_x86::analyze_code(
+        &input,
+        &dump.cpu,
+        &kvmtriage_x86::CodeOptions { syntax },
+    ))
 }
 
 fn errno_info(f: &Facts) -> Option<&'static ErrnoInfo> {

@@ -1,58 +1,63 @@
 //! Extra-data layouts, entry-failure codes and guest-state checks on constructed inputs.
 
 use kvmtriage_diagnose::decode::{entry_failure, event_info, internal_error};
-use kvmtriage_diagnose::facts::{CodeWindow, Event, Facts, Segment, Segments};
+use kvmtriage_diagnose::facts::{Event, Facts};
+use kvmtriage_model::{
+    CodeWindow, CpuState, DescriptorTable, ModeDecision, ModeHints, SegName, Segment,
+    SegmentAttributes,
+};
 use kvmtriage_diagnose::vmx::check_guest_state;
 use kvmtriage_diagnose::{diagnose_facts, DiagnoseOptions};
 
-fn long_mode_facts() -> Facts {
-    let data = |sel: u16| Segment {
-        selector: sel,
-        base: 0,
-        limit: 0xffff_ffff,
-        attrs: 0x00c0_9300,
-    };
-    Facts {
+/// A segment as KVM and QEMU report it.
+fn seg(selector: u16, base: u64, limit: u32, attrs: u32) -> Option<Segment> {
+    Some(Segment {
+        selector,
+        base,
+        limit,
+        attributes: SegmentAttributes(attrs),
+    })
+}
+
+fn long_mode_cpu() -> CpuState {
+    let data = || seg(0x18, 0, 0xffff_ffff, 0x00c0_9300);
+    let mut cpu = CpuState {
         rip: Some(0xffff_ffff_8100_0000),
         rflags: Some(0x246),
         cr0: Some(0x8005_0033),
         cr3: Some(0x1000),
         cr4: Some(0x6f0),
         efer: Some(0xd01),
-        segments: Segments {
-            es: Some(data(0x18)),
-            cs: Some(Segment {
-                selector: 0x10,
-                base: 0,
-                limit: 0xffff_ffff,
-                attrs: 0x00a0_9b00,
-            }),
-            ss: Some(data(0x18)),
-            ds: Some(data(0x18)),
-            fs: Some(data(0x18)),
-            gs: Some(data(0x18)),
-            ldt: Some(Segment {
-                selector: 0,
-                base: 0,
-                limit: 0xffff,
-                attrs: 0x8200,
-            }),
-            tr: Some(Segment {
-                selector: 0x40,
-                base: 0xffff_fe00_0000_3000,
-                limit: 0x4087,
-                attrs: 0x8b00,
-            }),
-        },
-        gdt: Some(kvmtriage_diagnose::facts::DescriptorTable {
+        gdt: Some(DescriptorTable {
             base: 0xffff_fe00_0000_1000,
             limit: 0x7f,
         }),
-        idt: Some(kvmtriage_diagnose::facts::DescriptorTable {
+        idt: Some(DescriptorTable {
             base: 0xffff_fe00_0000_0000,
             limit: 0xfff,
         }),
-        ..Facts::default()
+        ..CpuState::default()
+    };
+    cpu.segments = [
+        data(),
+        seg(0x10, 0, 0xffff_ffff, 0x00a0_9b00),
+        data(),
+        data(),
+        data(),
+        data(),
+        seg(0, 0, 0xffff, 0x8200),
+        seg(0x40, 0xffff_fe00_0000_3000, 0x4087, 0x8b00),
+    ];
+    cpu
+}
+
+fn mode_of(cpu: &CpuState) -> ModeDecision {
+    ModeDecision::decide(cpu, &ModeHints::default())
+}
+
+fn set_attrs(cpu: &mut CpuState, n: SegName, attrs: u32) {
+    if let Some(s) = cpu.segments[n.index()].as_mut() {
+        s.attributes = SegmentAttributes(attrs);
     }
 }
 
@@ -65,7 +70,13 @@ fn failed_checks(f: &Facts) -> Vec<String> {
 
 #[test]
 fn valid_long_mode_state_passes_every_check() {
-    let f = long_mode_facts();
+    let cpu = long_mode_cpu();
+    let mode = mode_of(&cpu);
+    let f = Facts {
+        cpu: &cpu,
+        mode: &mode,
+        ..Facts::default()
+    };
     let r = check_guest_state(&f);
     assert!(r.evaluated);
     assert!(r.failures.is_empty(), "{:?}", r.failures);
@@ -74,84 +85,90 @@ fn valid_long_mode_state_passes_every_check() {
 
 #[test]
 fn each_broken_field_fails_its_check() {
-    type Mutation = Box<dyn Fn(&mut Facts)>;
+    type Mutation = Box<dyn Fn(&mut CpuState)>;
     let cases: Vec<(&str, Mutation)> = vec![
         (
             "CR0.PG=1 requires CR0.PE=1",
-            Box::new(|f| f.cr0 = Some(0x8000_0000)),
+            Box::new(|c| c.cr0 = Some(0x8000_0000)),
         ),
         (
             "IA-32e mode guest requires CR4.PAE=1",
-            Box::new(|f| f.cr4 = Some(0x6d0)),
+            Box::new(|c| c.cr4 = Some(0x6d0)),
         ),
         (
             "with CR0.PG=1, IA32_EFER.LMA must equal IA32_EFER.LME",
-            Box::new(|f| f.efer = Some(0x401)),
+            Box::new(|c| c.efer = Some(0x401)),
         ),
         (
             "IA32_EFER reserved bits must be 0",
-            Box::new(|f| f.efer = Some(0x1_0d01)),
+            Box::new(|c| c.efer = Some(0x1_0d01)),
         ),
         (
             "64-bit CS (L=1) requires D/B=0",
-            Box::new(|f| f.segments.cs.as_mut().unwrap().attrs = 0x00e0_9b00),
+            Box::new(|c| set_attrs(c, SegName::Cs, 0x00e0_9b00)),
         ),
         (
             "CS type must be 9, 11, 13 or 15 (accessed code; 3 only with unrestricted guest)",
-            Box::new(|f| f.segments.cs.as_mut().unwrap().attrs = 0x00a0_9a00),
+            Box::new(|c| set_attrs(c, SegName::Cs, 0x00a0_9a00)),
         ),
         (
             "non-conforming CS: CS.DPL must equal SS.DPL",
-            Box::new(|f| f.segments.ss.as_mut().unwrap().attrs = 0x00c0_f300),
+            Box::new(|c| set_attrs(c, SegName::Ss, 0x00c0_f300)),
         ),
         (
             "SS type must be 3 or 7 with S=1 (accessed writable data)",
-            Box::new(|f| f.segments.ss.as_mut().unwrap().attrs = 0x00c0_9100),
+            Box::new(|c| set_attrs(c, SegName::Ss, 0x00c0_9100)),
         ),
         (
             "DS type must be accessed (bit 0 = 1)",
-            Box::new(|f| f.segments.ds.as_mut().unwrap().attrs = 0x00c0_9200),
+            Box::new(|c| set_attrs(c, SegName::Ds, 0x00c0_9200)),
         ),
         (
             "DS limit and G must agree",
-            Box::new(|f| f.segments.ds.as_mut().unwrap().attrs = 0x0040_9300),
+            Box::new(|c| set_attrs(c, SegName::Ds, 0x0040_9300)),
         ),
         (
             "TR type must be 11 (busy 32/64-bit TSS), or 3 (busy 16-bit TSS) outside IA-32e mode",
-            Box::new(|f| f.segments.tr.as_mut().unwrap().attrs = 0x8300),
+            Box::new(|c| set_attrs(c, SegName::Tr, 0x8300)),
         ),
         (
             "TR.P must be 1 (TR must be usable)",
-            Box::new(|f| f.segments.tr.as_mut().unwrap().attrs = 0x0b00),
+            Box::new(|c| set_attrs(c, SegName::Tr, 0x0b00)),
         ),
         (
             "LDTR type must be 2 with S=0",
-            Box::new(|f| f.segments.ldt.as_mut().unwrap().attrs = 0x8300),
+            Box::new(|c| set_attrs(c, SegName::Ldt, 0x8300)),
         ),
         (
             "GDTR limit bits 31:16 must be 0",
-            Box::new(|f| f.gdt.as_mut().unwrap().limit = 0x1_0000),
+            Box::new(|c| c.gdt.as_mut().unwrap().limit = 0x1_0000),
         ),
         (
             "IDTR base must be canonical",
-            Box::new(|f| f.idt.as_mut().unwrap().base = 0x8000_0000_0000_0000),
+            Box::new(|c| c.idt.as_mut().unwrap().base = 0x8000_0000_0000_0000),
         ),
         (
             "RIP must be canonical in 64-bit mode",
-            Box::new(|f| f.rip = Some(0x0000_8000_0000_0000)),
+            Box::new(|c| c.rip = Some(0x0000_8000_0000_0000)),
         ),
         (
             "RFLAGS reserved bits 63:22, 15, 5 and 3 must be 0",
-            Box::new(|f| f.rflags = Some(0x8246)),
+            Box::new(|c| c.rflags = Some(0x8246)),
         ),
         (
             "RFLAGS bit 1 must be 1",
-            Box::new(|f| f.rflags = Some(0x244)),
+            Box::new(|c| c.rflags = Some(0x244)),
         ),
     ];
     for (want, mutate) in cases {
-        let mut f = long_mode_facts();
-        mutate(&mut f);
+        let mut cpu = long_mode_cpu();
+        mutate(&mut cpu);
+        let mode = mode_of(&cpu);
+        let f = Facts {
+            cpu: &cpu,
+            mode: &mode,
+            ..Facts::default()
+        };
         let got = failed_checks(&f);
         assert!(
             got.iter().any(|c| c == want),
@@ -162,28 +179,26 @@ fn each_broken_field_fails_its_check() {
 
 #[test]
 fn big_real_mode_is_detected_and_reset_cs_is_not() {
-    let real = |sel: u16, base: u64, limit: u32, attrs: u32| {
-        Some(Segment {
-            selector: sel,
-            base,
-            limit,
-            attrs,
-        })
-    };
-    let mut f = Facts {
+    let mut cpu = CpuState {
         rip: Some(0x1000),
         rflags: Some(2),
         cr0: Some(0x10),
-        segments: Segments {
-            es: real(0, 0, 0xffff, 0x9300),
-            cs: real(0xf000, 0xffff_0000, 0xffff, 0x9b00),
-            ss: real(0, 0, 0xffff, 0x9300),
-            ds: real(0, 0, 0xffff_ffff, 0x0080_9300),
-            fs: real(0, 0, 0xffff, 0x9300),
-            gs: real(0x1234, 0x5000, 0xffff, 0x9300),
-            ldt: real(0, 0, 0xffff, 0x8200),
-            tr: real(0, 0, 0xffff, 0x8b00),
-        },
+        ..CpuState::default()
+    };
+    cpu.segments = [
+        seg(0, 0, 0xffff, 0x9300),
+        seg(0xf000, 0xffff_0000, 0xffff, 0x9b00),
+        seg(0, 0, 0xffff, 0x9300),
+        seg(0, 0, 0xffff_ffff, 0x0080_9300),
+        seg(0, 0, 0xffff, 0x9300),
+        seg(0x1234, 0x5000, 0xffff, 0x9300),
+        seg(0, 0, 0xffff, 0x8200),
+        seg(0, 0, 0xffff, 0x8b00),
+    ];
+    let mode = mode_of(&cpu);
+    let mut f = Facts {
+        cpu: &cpu,
+        mode: &mode,
         ..Facts::default()
     };
     let r = check_guest_state(&f);
@@ -223,12 +238,15 @@ fn big_real_mode_is_detected_and_reset_cs_is_not() {
 
 #[test]
 fn emulation_failure_layouts() {
-    let f = Facts {
+    let cpu = CpuState {
         rip: Some(0x1000),
         cr0: Some(0x8005_0033),
         efer: Some(0xd01),
-        segments: long_mode_facts().segments,
-        code: Some(CodeWindow {
+        segments: long_mode_cpu().segments,
+        ..CpuState::default()
+    };
+    let mode = mode_of(&cpu);
+    let window = CodeWindow {
             bytes: [
                 vec![Some(0x90); 20],
                 vec![
@@ -244,7 +262,12 @@ fn emulation_failure_layouts() {
             ]
             .concat(),
             marker: Some(20),
-        }),
+            line: 0,
+        };
+    let f = Facts {
+        cpu: &cpu,
+        mode: &mode,
+        code: Some(&window),
         ..Facts::default()
     };
     // Verified on the development host: flds [0x30000000] with flags=1, ndata=8.

@@ -1,6 +1,7 @@
 //! diagnose() never panics, whatever the reader makes of the input.
 
-use kvmtriage_diagnose::facts::{CodeWindow, Event, Facts, Segment, Segments};
+use kvmtriage_diagnose::facts::{Event, Facts};
+use kvmtriage_model::{CodeWindow, CpuState, Gpr, ModeDecision, ModeHints, Segment, SegmentAttributes};
 use kvmtriage_diagnose::{diagnose, diagnose_facts, DiagnoseOptions, KernelVersion};
 use proptest::prelude::*;
 
@@ -11,7 +12,7 @@ fn seg() -> impl Strategy<Value = Option<Segment>> {
                 selector,
                 base,
                 limit,
-                attrs: attrs & 0x00f0_ff00,
+                attributes: SegmentAttributes(attrs & SegmentAttributes::MASK),
             },
         ),
     )
@@ -42,15 +43,26 @@ proptest! {
         code in proptest::option::of((proptest::collection::vec(proptest::option::of(any::<u8>()), 0..60), proptest::option::of(0usize..70))),
         host in proptest::option::of("[0-9]\\.[0-9]{1,2}\\.[0-9]{1,3}(-[a-z0-9.]{1,10})?"),
     ) {
-        let mut f = Facts {
+        let mut cpu = CpuState {
+            rip: regs[3], rflags: regs[4], cr0: regs[5], cr3: regs[6], cr4: regs[7], efer: regs[8],
+            ..CpuState::default()
+        };
+        cpu.gprs[Gpr::Rax.number()] = regs[0];
+        cpu.gprs[Gpr::Rcx.number()] = regs[1];
+        cpu.gprs[Gpr::Rdx.number()] = regs[2];
+        cpu.gprs[Gpr::Rsp.number()] = regs[9];
+        for (slot, s) in cpu.segments.iter_mut().zip(&segs) {
+            *slot = *s;
+        }
+        let mode = ModeDecision::decide(&cpu, &ModeHints::default());
+        let window = code.map(|(bytes, marker)| CodeWindow { bytes, marker, line: 0 });
+        let f = Facts {
             event: ev,
-            rax: regs[0], rcx: regs[1], rdx: regs[2], rip: regs[3], rflags: regs[4],
-            cr0: regs[5], cr3: regs[6], cr4: regs[7], efer: regs[8], rsp: regs[9],
-            segments: Segments { es: segs[0], cs: segs[1], ss: segs[2], ds: segs[3], fs: segs[4], gs: segs[5], ldt: segs[6], tr: segs[7] },
-            code: code.map(|(bytes, marker)| CodeWindow { bytes, marker }),
+            cpu: &cpu,
+            mode: &mode,
+            code: window.as_ref(),
             ..Facts::default()
         };
-        f.decode_code_window();
         let opts = DiagnoseOptions { host_kernel: host.and_then(|h| KernelVersion::parse(&h).ok()) };
         let d = diagnose_facts(&f, &opts);
         prop_assert!(d.verdict.ends_with('.'));
