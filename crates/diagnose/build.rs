@@ -8,6 +8,15 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+// The catalogue's enums, shared with the library: the data file deserializes straight into them.
+#[allow(dead_code)]
+#[path = "src/catalogue_types.rs"]
+mod catalogue_types;
+use catalogue_types::{
+    CommitRole, EventKind, InsnClass, IssueKind, Level, ModeKind, MsrKind, RegName,
+    StatePredicate, ValuePredicate,
+};
+
 #[derive(Deserialize)]
 struct ExitReasons {
     reason: Vec<ExitReason>,
@@ -35,10 +44,8 @@ struct Errnos {
 }
 #[derive(Deserialize)]
 struct Errno {
-    number: i32,
     name: String,
     short: String,
-    strerror: String,
     meaning: String,
     sources: Vec<String>,
     next_steps: Vec<String>,
@@ -52,8 +59,8 @@ struct Catalogue {
 #[serde(deny_unknown_fields)]
 struct Issue {
     id: String,
-    kind: String,
-    confidence: String,
+    kind: IssueKind,
+    confidence: Level,
     title: String,
     summary: String,
     explanation: String,
@@ -80,14 +87,14 @@ struct Commit {
     id: String,
     title: String,
     first_version: Option<String>,
-    role: String,
+    role: CommitRole,
     verified: bool,
     note: Option<String>,
 }
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct Match {
-    event: Option<String>,
+    event: Option<EventKind>,
     #[serde(default)]
     errno: Vec<String>,
     #[serde(default)]
@@ -101,158 +108,59 @@ struct Match {
     #[serde(default)]
     instruction: Vec<String>,
     #[serde(default)]
-    instruction_class: Vec<String>,
+    instruction_class: Vec<InsnClass>,
     #[serde(default)]
     msr_ranges: Vec<[u32; 2]>,
-    msr_kind: Option<String>,
-    value: Option<String>,
+    msr_kind: Option<MsrKind>,
+    value: Option<ValuePredicate>,
     #[serde(default)]
-    mode: Vec<String>,
+    mode: Vec<ModeKind>,
     #[serde(default)]
     reg: Vec<RegPred>,
     #[serde(default)]
     gpa_ranges: Vec<[u64; 2]>,
     emulation_flags: Option<u64>,
     #[serde(default)]
-    state: Vec<String>,
+    state: Vec<StatePredicate>,
     #[serde(default)]
     message_contains: Vec<String>,
 }
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RegPred {
-    reg: String,
+    reg: RegName,
     mask: u64,
     eq: u64,
     #[serde(default)]
     ne: bool,
 }
 
-fn variant(kind: &str, value: &str, allowed: &[(&str, &str)]) -> String {
-    match allowed.iter().find(|(k, _)| *k == value) {
-        Some((_, v)) => v.to_string(),
-        None => panic!(
-            "known-issues.toml: unknown {kind} {value:?}; allowed: {:?}",
-            allowed.iter().map(|p| p.0).collect::<Vec<_>>()
-        ),
-    }
+/// `Type::Variant` for generated code (the enums derive Debug with the variant's own name).
+fn path<T: std::fmt::Debug>(ty: &str, v: &T) -> String {
+    format!("{ty}::{v:?}")
 }
 
-const EVENTS: &[(&str, &str)] = &[
-    ("run_failed", "EventKind::RunFailed"),
-    ("internal_error", "EventKind::InternalError"),
-    ("entry_failed", "EventKind::EntryFailed"),
-    ("exception_exit", "EventKind::ExceptionExit"),
-    ("unknown_exit", "EventKind::UnknownExit"),
-    ("triple_fault", "EventKind::TripleFault"),
-    ("tcg_fatal", "EventKind::TcgFatal"),
-];
-const KINDS: &[(&str, &str)] = &[
-    ("bug", "IssueKind::Bug"),
-    ("signature", "IssueKind::Signature"),
-    ("configuration", "IssueKind::Configuration"),
-    ("guest", "IssueKind::Guest"),
-];
-const LEVELS: &[(&str, &str)] = &[
-    ("high", "Level::High"),
-    ("medium", "Level::Medium"),
-    ("low", "Level::Low"),
-];
-const ROLES: &[(&str, &str)] = &[
-    ("fix", "CommitRole::Fix"),
-    ("introduced", "CommitRole::Introduced"),
-    ("related", "CommitRole::Related"),
-];
-const CLASSES: &[(&str, &str)] = &[
-    ("x87", "InsnClass::X87"),
-    ("sse", "InsnClass::Sse"),
-    ("avx", "InsnClass::Avx"),
-    ("xsave", "InsnClass::Xsave"),
-    ("mmx", "InsnClass::Mmx"),
-];
-const MSR_KINDS: &[(&str, &str)] = &[
-    ("mci_ctl", "MsrKind::MciCtl"),
-    ("mci_status", "MsrKind::MciStatus"),
-    ("not_mce", "MsrKind::NotMce"),
-];
-const VALUES: &[(&str, &str)] = &[
-    (
-        "mci_ctl_rejected_before_bit0_fix_only",
-        "ValuePredicate::MciCtlRejectedBeforeBit0FixOnly",
-    ),
-    (
-        "mci_ctl_rejected_by_all",
-        "ValuePredicate::MciCtlRejectedByAll",
-    ),
-    (
-        "mci_ctl_accepted_by_all",
-        "ValuePredicate::MciCtlAcceptedByAll",
-    ),
-    ("nonzero", "ValuePredicate::NonZero"),
-    ("zero", "ValuePredicate::Zero"),
-];
-const MODES: &[(&str, &str)] = &[
-    ("real", "ModeKind::Real"),
-    ("vm86", "ModeKind::Vm86"),
-    ("protected16", "ModeKind::Protected16"),
-    ("protected32", "ModeKind::Protected32"),
-    ("compat", "ModeKind::Compat"),
-    ("long64", "ModeKind::Long64"),
-];
-const REGS: &[(&str, &str)] = &[
-    ("cr0", "RegName::Cr0"),
-    ("cr3", "RegName::Cr3"),
-    ("cr4", "RegName::Cr4"),
-    ("efer", "RegName::Efer"),
-    ("rflags", "RegName::Rflags"),
-    ("rip", "RegName::Rip"),
-    ("rax", "RegName::Rax"),
-    ("rcx", "RegName::Rcx"),
-    ("rdx", "RegName::Rdx"),
-    ("rsp", "RegName::Rsp"),
-];
-const STATES: &[(&str, &str)] = &[
-    ("big_real_mode", "StatePredicate::BigRealMode"),
-    ("not_big_real_mode", "StatePredicate::NotBigRealMode"),
-    ("code_unreadable", "StatePredicate::CodeUnreadable"),
-    ("code_is_filler", "StatePredicate::CodeIsFiller"),
-    ("fetch_failed", "StatePredicate::FetchFailed"),
-    ("segments_all_null", "StatePredicate::SegmentsAllNull"),
-    (
-        "not_segments_all_null",
-        "StatePredicate::NotSegmentsAllNull",
-    ),
-    (
-        "reset_state_non_reset_rip",
-        "StatePredicate::ResetStateNonResetRip",
-    ),
-    ("smm", "StatePredicate::Smm"),
-    ("not_smm", "StatePredicate::NotSmm"),
-    ("no_extra_data", "StatePredicate::NoExtraData"),
-    (
-        "modern_emulation_layout",
-        "StatePredicate::ModernEmulationLayout",
-    ),
-    ("insn_not_msr", "StatePredicate::InsnNotMsr"),
-    (
-        "exit_reason_not_ept_misconfig",
-        "StatePredicate::ExitReasonNotEptMisconfig",
-    ),
-    ("rip_in_vga_window", "StatePredicate::RipInVgaWindow"),
-    ("no_failure_event", "StatePredicate::NoFailureEvent"),
-];
-const ERRNO_NAMES: &[&str] = &[
-    "EPERM",
-    "EINTR",
-    "EIO",
-    "ENOEXEC",
-    "EAGAIN",
-    "ENOMEM",
-    "EFAULT",
-    "EBUSY",
-    "EINVAL",
-    "EHWPOISON",
-];
+/// Errno names and numbers from the one errno table (crates/model/data/errno.toml).
+fn errno_table() -> Vec<(i32, String, String)> {
+    #[derive(Deserialize)]
+    struct File {
+        errno: Vec<Entry>,
+    }
+    #[derive(Deserialize)]
+    struct Entry {
+        number: i32,
+        name: String,
+        text: Vec<String>,
+    }
+    let path = "../model/data/errno.toml";
+    println!("cargo:rerun-if-changed={path}");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let file: File = toml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    file.errno
+        .into_iter()
+        .map(|e| (e.number, e.name, e.text.into_iter().next().unwrap_or_default()))
+        .collect()
+}
 
 fn s(v: &str) -> String {
     format!("{v:?}")
@@ -312,10 +220,10 @@ fn commit_ids(commits: &[Commit]) -> Vec<String> {
     let short = |c: &Commit| c.id.chars().take(12).collect::<String>();
     let mut ids: Vec<String> = commits
         .iter()
-        .filter(|c| c.role == "fix")
+        .filter(|c| c.role == CommitRole::Fix)
         .map(short)
         .collect();
-    ids.extend(commits.iter().filter(|c| c.role != "fix").map(short));
+    ids.extend(commits.iter().filter(|c| c.role != CommitRole::Fix).map(short));
     ids
 }
 
@@ -376,22 +284,25 @@ fn main() {
     }
     out.push_str("];\n\n");
 
+    let errno_names = errno_table();
+    let errno = |name: &str| {
+        errno_names
+            .iter()
+            .find(|(_, n, _)| n == name)
+            .unwrap_or_else(|| panic!("errno {name} is not in crates/model/data/errno.toml"))
+    };
     let errnos: Errnos = toml::from_str(&read("errnos.toml")).expect("errnos.toml");
     out.push_str("/// KVM_RUN errno explanations, from data/errnos.toml.\n");
     out.push_str("pub static ERRNOS: &[ErrnoInfo] = &[\n");
     for e in &errnos.errno {
-        assert!(
-            ERRNO_NAMES.contains(&e.name.as_str()),
-            "errnos.toml: unexpected errno name {}",
-            e.name
-        );
+        let (number, _, strerror) = errno(&e.name);
         writeln!(
             out,
             "    ErrnoInfo {{ number: {}, name: {}, short: {}, strerror: {}, meaning: {}, sources: {}, next_steps: {} }},",
-            e.number,
+            number,
             s(&e.name),
             s(&e.short),
-            s(&e.strerror),
+            s(strerror),
             s(&e.meaning),
             strs(&e.sources),
             strs(&e.next_steps)
@@ -442,11 +353,7 @@ fn main() {
         }
         let m = &i.matcher;
         for e in &m.errno {
-            assert!(
-                ERRNO_NAMES.contains(&e.as_str()),
-                "{}: unknown errno {e}",
-                i.id
-            );
+            errno(e);
         }
         for c in &i.commits {
             assert!(
@@ -457,19 +364,19 @@ fn main() {
             );
         }
         let event = match &m.event {
-            Some(e) => format!("Some({})", variant("event", e, EVENTS)),
+            Some(e) => format!("Some({})", path("EventKind", e)),
             None => "None".into(),
         };
         let classes: Vec<String> = m
             .instruction_class
             .iter()
-            .map(|c| variant("instruction_class", c, CLASSES))
+            .map(|c| path("InsnClass", c))
             .collect();
-        let modes: Vec<String> = m.mode.iter().map(|c| variant("mode", c, MODES)).collect();
+        let modes: Vec<String> = m.mode.iter().map(|c| path("ModeKind", c)).collect();
         let states: Vec<String> = m
             .state
             .iter()
-            .map(|c| variant("state", c, STATES))
+            .map(|c| path("StatePredicate", c))
             .collect();
         let regs: Vec<String> = m
             .reg
@@ -477,7 +384,7 @@ fn main() {
             .map(|r| {
                 format!(
                     "RegPredicate {{ reg: {}, mask: {:#x}, eq: {:#x}, ne: {} }}",
-                    variant("reg", &r.reg, REGS),
+                    path("RegName", &r.reg),
                     r.mask,
                     r.eq,
                     r.ne
@@ -509,8 +416,8 @@ fn main() {
             ins = instrs.join(", "),
             cls = classes.join(", "),
             mr = msr_ranges.join(", "),
-            mk = m.msr_kind.as_ref().map_or("None".into(), |k| format!("Some({})", variant("msr_kind", k, MSR_KINDS))),
-            val = m.value.as_ref().map_or("None".into(), |k| format!("Some({})", variant("value", k, VALUES))),
+            mk = m.msr_kind.as_ref().map_or("None".into(), |k| format!("Some({})", path("MsrKind", k))),
+            val = m.value.as_ref().map_or("None".into(), |k| format!("Some({})", path("ValuePredicate", k))),
             modes = modes.join(", "),
             regs = regs.join(", "),
             gr = gpa_ranges.join(", "),
@@ -541,7 +448,7 @@ fn main() {
                     s(&c.id),
                     s(&c.title),
                     opt_s(&c.first_version),
-                    variant("role", &c.role, ROLES),
+                    path("CommitRole", &c.role),
                     c.verified,
                     opt_s(&c.note)
                 )
@@ -551,8 +458,8 @@ fn main() {
             out,
             "    KnownIssue {{ id: {}, kind: {}, confidence: {}, title: {}, summary: {}, explanation: {}, affected: {}, commits: &[{}], commit_ids: {}, workarounds: {}, next_steps: {}, references: {}, matcher: {} }},",
             s(&i.id),
-            variant("kind", &i.kind, KINDS),
-            variant("confidence", &i.confidence, LEVELS),
+            path("IssueKind", &i.kind),
+            path("Level", &i.confidence),
             s(&i.title),
             s(&i.summary),
             s(i.explanation.trim()),

@@ -2,6 +2,11 @@
 
 use serde::Serialize;
 
+pub use crate::catalogue_types::{
+    CommitRole, EventKind, InsnClass, IssueKind, Level, ModeKind, MsrKind, RegName, StatePredicate,
+    ValuePredicate,
+};
+
 use crate::kernel::KernelVersion;
 
 /// An upstream kernel version `major.minor.patch` as used in the catalogue.
@@ -69,13 +74,6 @@ impl KernelRange {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CommitRole {
-    Fix,
-    Introduced,
-    Related,
-}
 
 /// One upstream kernel commit named by a catalogue entry.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -97,27 +95,7 @@ impl Commit {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IssueKind {
-    /// A kernel bug with an upstream fix or a known bad range.
-    Bug,
-    /// A failure signature: what the failure class means, without one specific bug.
-    Signature,
-    /// A host configuration problem.
-    Configuration,
-    /// The guest (not KVM) is at fault.
-    Guest,
-}
 
-/// Confidence level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Level {
-    Low,
-    Medium,
-    High,
-}
 
 impl Level {
     pub fn as_str(self) -> &'static str {
@@ -129,81 +107,11 @@ impl Level {
     }
 }
 
-/// Failure event kinds a matcher can require.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    RunFailed,
-    InternalError,
-    EntryFailed,
-    ExceptionExit,
-    UnknownExit,
-    TripleFault,
-    TcgFatal,
-}
 
-/// Instruction classes the KVM emulator mostly does not implement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum InsnClass {
-    X87,
-    Sse,
-    Avx,
-    Xsave,
-    Mmx,
-}
 
-/// MSR classes for matchers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MsrKind {
-    /// IA32_MCi_CTL, 0x400 + 4*i, i < KVM_MAX_MCE_BANKS (32).
-    MciCtl,
-    /// IA32_MCi_STATUS, 0x401 + 4*i.
-    MciStatus,
-    /// Anything set_msr_mce() does not handle.
-    NotMce,
-}
 
-/// Predicates on the WRMSR value (EDX:EAX), reproducing set_msr_mce() of old and new kernels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ValuePredicate {
-    /// Rejected before 0471a7bd1bca, accepted after it (all ones with bit 0 clear, bit 10 either).
-    MciCtlRejectedBeforeBit0FixOnly,
-    /// Rejected by old and new kernels alike.
-    MciCtlRejectedByAll,
-    /// Accepted by every kernel (0, all ones, all ones with bit 10 clear).
-    MciCtlAcceptedByAll,
-    NonZero,
-    Zero,
-}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ModeKind {
-    Real,
-    Vm86,
-    Protected16,
-    Protected32,
-    Compat,
-    Long64,
-}
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RegName {
-    Cr0,
-    Cr3,
-    Cr4,
-    Efer,
-    Rflags,
-    Rip,
-    Rax,
-    Rcx,
-    Rdx,
-    Rsp,
-}
 
 /// `(reg & mask) == eq`, negated when `ne`.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -214,29 +122,6 @@ pub struct RegPredicate {
     pub ne: bool,
 }
 
-/// Derived facts about the dump a matcher can require.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StatePredicate {
-    BigRealMode,
-    NotBigRealMode,
-    CodeUnreadable,
-    CodeIsFiller,
-    FetchFailed,
-    SegmentsAllNull,
-    NotSegmentsAllNull,
-    ResetStateNonResetRip,
-    Smm,
-    NotSmm,
-    NoExtraData,
-    ModernEmulationLayout,
-    InsnNotMsr,
-    ExitReasonNotEptMisconfig,
-    /// CS.base + RIP within 0xa0000..=0xbffff with paging off (or CR0 unknown).
-    RipInVgaWindow,
-    /// No KVM/QEMU failure line: a register snapshot.
-    NoFailureEvent,
-}
 
 /// The matcher of a catalogue entry: every non-empty predicate must hold.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -367,6 +252,6 @@ pub fn errno_by_number(n: i32) -> Option<&'static ErrnoInfo> {
 
 /// Errno by QEMU's strerror text ("Operation not permitted").
 pub fn errno_by_strerror(text: &str) -> Option<&'static ErrnoInfo> {
-    let t = text.trim();
-    ERRNOS.iter().find(|e| e.strerror.eq_ignore_ascii_case(t))
+    let (number, _) = kvmtriage_model::tables::errno_from_text(text)?;
+    errno_by_number(number)
 }

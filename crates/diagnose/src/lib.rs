@@ -9,6 +9,7 @@
 //! Pure: no I/O, no printing. The entry point is [`diagnose`].
 
 mod adapter;
+pub mod catalogue_types;
 pub mod catalogue;
 pub mod decode;
 pub mod facts;
