@@ -18,17 +18,6 @@ use catalogue_types::{
 };
 
 #[derive(Deserialize)]
-struct ExitReasons {
-    reason: Vec<ExitReason>,
-}
-#[derive(Deserialize)]
-struct ExitReason {
-    number: u32,
-    name: String,
-    description: String,
-}
-
-#[derive(Deserialize)]
 struct VmInstructionErrors {
     error: Vec<VmInstructionError>,
 }
@@ -231,7 +220,6 @@ fn main() {
     let data = Path::new("data");
     for f in [
         "known-issues.toml",
-        "vmx-exit-reasons.toml",
         "vm-instruction-errors.toml",
         "errnos.toml",
     ] {
@@ -244,30 +232,6 @@ fn main() {
     };
 
     let mut out = String::new();
-
-    let reasons: ExitReasons =
-        toml::from_str(&read("vmx-exit-reasons.toml")).expect("vmx-exit-reasons.toml");
-    out.push_str(
-        "/// VMX basic exit reasons (SDM Vol. 3D Appendix C), from data/vmx-exit-reasons.toml.\n",
-    );
-    out.push_str("pub static VMX_EXIT_REASONS: &[ExitReasonInfo] = &[\n");
-    let mut last = None;
-    for r in &reasons.reason {
-        assert!(
-            last.is_none_or(|l| r.number > l),
-            "vmx-exit-reasons.toml must be sorted by number"
-        );
-        last = Some(r.number);
-        writeln!(
-            out,
-            "    ExitReasonInfo {{ number: {}, name: {}, description: {} }},",
-            r.number,
-            s(&r.name),
-            s(&r.description)
-        )
-        .unwrap();
-    }
-    out.push_str("];\n\n");
 
     let errs: VmInstructionErrors =
         toml::from_str(&read("vm-instruction-errors.toml")).expect("vm-instruction-errors.toml");

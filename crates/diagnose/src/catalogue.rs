@@ -177,13 +177,7 @@ impl KnownIssue {
     }
 }
 
-/// A VMX basic exit reason (SDM Vol. 3D Appendix C).
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct ExitReasonInfo {
-    pub number: u32,
-    pub name: &'static str,
-    pub description: &'static str,
-}
+pub use kvmtriage_model::tables::{ExitReasonInfo, VMX_EXIT_REASONS};
 
 /// A VM-instruction error number (SDM Vol. 3C §31.4).
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -210,7 +204,7 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/tables.rs"));
 }
 
-pub use generated::{CATALOGUE, ERRNOS, VMX_EXIT_REASONS, VM_INSTRUCTION_ERRORS};
+pub use generated::{CATALOGUE, ERRNOS, VM_INSTRUCTION_ERRORS};
 
 /// The whole known-issue catalogue.
 pub fn catalogue() -> &'static [KnownIssue] {
@@ -228,10 +222,7 @@ pub fn issues_affecting(v: &KernelVersion) -> Vec<&'static KnownIssue> {
 
 /// VMX basic exit reason by number.
 pub fn exit_reason(number: u32) -> Option<&'static ExitReasonInfo> {
-    VMX_EXIT_REASONS
-        .binary_search_by_key(&number, |r| r.number)
-        .ok()
-        .and_then(|i| VMX_EXIT_REASONS.get(i))
+    kvmtriage_model::tables::vmx_exit_reason(number)
 }
 
 /// VM-instruction error by number.
