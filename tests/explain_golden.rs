@@ -136,7 +136,7 @@ fn json_is_valid_and_versioned() {
             Some(0) | Some(7) => {
                 let v: serde_json::Value = serde_json::from_slice(&out.stdout)
                     .unwrap_or_else(|e| panic!("{input}: bad JSON: {e}"));
-                assert_eq!(v["schema_version"], 1, "{input}");
+                assert_eq!(v["schema_version"], 2, "{input}");
                 let dumps = v["dumps"]
                     .as_array()
                     .unwrap_or_else(|| panic!("{input}: no dumps array"));

@@ -32,7 +32,7 @@ use kvmtriage_dump::{Event, ExitRecord};
 
 /// Version of the JSON document `kvmtriage explain --format json` prints (docs/json.md).
 /// Bumped on any incompatible change; additions keep it.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// What to analyse and how.
 #[derive(Debug, Clone, Default)]
