@@ -13,7 +13,7 @@ use serde::Deserialize;
 #[path = "src/catalogue_types.rs"]
 mod catalogue_types;
 use catalogue_types::{
-    CommitRole, EventKind, InsnClass, IssueKind, Level, ModeKind, MsrKind, RegName,
+    CommitRole, EventKind, InsnClass, IssueKind, Level, ModeKind, MsrKind, RegName, RegionKind,
     StatePredicate, ValuePredicate,
 };
 
@@ -25,6 +25,19 @@ struct VmInstructionErrors {
 struct VmInstructionError {
     number: u32,
     description: String,
+}
+
+#[derive(Deserialize)]
+struct Regions {
+    region: Vec<Region>,
+}
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Region {
+    name: String,
+    start: u64,
+    end: u64,
+    kind: RegionKind,
 }
 
 #[derive(Deserialize)]
@@ -222,6 +235,7 @@ fn main() {
         "known-issues.toml",
         "vm-instruction-errors.toml",
         "errnos.toml",
+        "platform-regions.toml",
     ] {
         println!("cargo:rerun-if-changed=data/{f}");
     }
@@ -434,6 +448,24 @@ fn main() {
             strs(&i.next_steps),
             strs(&i.references),
             matcher
+        )
+        .unwrap();
+    }
+    out.push_str("];\n");
+
+    let regions: Regions =
+        toml::from_str(&read("platform-regions.toml")).expect("platform-regions.toml");
+    out.push_str("/// Platform regions, from data/platform-regions.toml.\n");
+    out.push_str("pub static PLATFORM_REGIONS: &[PlatformRegion] = &[\n");
+    for r in &regions.region {
+        assert!(r.start <= r.end, "platform-regions.toml: {} ends before it starts", r.name);
+        writeln!(
+            out,
+            "    PlatformRegion {{ name: {}, start: {:#x}, end: {:#x}, kind: {} }},",
+            s(&r.name),
+            r.start,
+            r.end,
+            path("RegionKind", &r.kind)
         )
         .unwrap();
     }

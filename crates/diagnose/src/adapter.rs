@@ -11,7 +11,7 @@ impl<'a> Facts<'a> {
     /// (the faulting instruction and the MSR it accessed). Without an analysis (the mode is
     /// unknown, or there is no window) the diagnosis has no instruction: nothing here decodes
     /// bytes a second time or in another mode.
-    pub fn from_dump(d: &'a Dump, code: Option<&CodeAnalysis>) -> Facts<'a> {
+    pub fn from_dump(d: &'a Dump, code: Option<&'a CodeAnalysis>) -> Facts<'a> {
         let event = match &d.event {
             DumpEvent::RunFailed { errno, message, .. } => Event::RunFailed {
                 errno: *errno,
@@ -69,11 +69,13 @@ impl<'a> Facts<'a> {
             cpu: &d.cpu,
             mode: &d.mode,
             code: d.code.as_ref(),
+            fault: None,
             insn: None,
             msr: None,
             truncated: d.is_damaged(),
         };
         if let Some(fault) = code.and_then(|c| c.fault.as_ref()).filter(|x| x.valid) {
+            f.fault = Some(fault);
             f.insn = Some(Insn {
                 mnemonic: fault.mnemonic.clone(),
                 text: fault.text.clone(),

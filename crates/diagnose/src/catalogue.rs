@@ -3,8 +3,8 @@
 use serde::Serialize;
 
 pub use crate::catalogue_types::{
-    CommitRole, EventKind, InsnClass, IssueKind, Level, ModeKind, MsrKind, RegName, StatePredicate,
-    ValuePredicate,
+    CommitRole, EventKind, InsnClass, IssueKind, Level, ModeKind, MsrKind, RegName, RegionKind,
+    StatePredicate, ValuePredicate,
 };
 
 use crate::kernel::KernelVersion;
@@ -204,7 +204,26 @@ mod generated {
     include!(concat!(env!("OUT_DIR"), "/tables.rs"));
 }
 
-pub use generated::{CATALOGUE, ERRNOS, VM_INSTRUCTION_ERRORS};
+pub use generated::{CATALOGUE, ERRNOS, PLATFORM_REGIONS, VM_INSTRUCTION_ERRORS};
+
+/// A guest-physical platform region that is not RAM (data/platform-regions.toml).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PlatformRegion {
+    pub name: &'static str,
+    #[serde(serialize_with = "kvmtriage_model::hex::u64")]
+    pub start: u64,
+    /// Inclusive.
+    #[serde(serialize_with = "kvmtriage_model::hex::u64")]
+    pub end: u64,
+    pub kind: RegionKind,
+}
+
+/// The first platform region that holds `address`.
+pub fn platform_region(address: u64) -> Option<&'static PlatformRegion> {
+    PLATFORM_REGIONS
+        .iter()
+        .find(|r| (r.start..=r.end).contains(&address))
+}
 
 /// The whole known-issue catalogue.
 pub fn catalogue() -> &'static [KnownIssue] {
@@ -245,4 +264,17 @@ pub fn errno_by_number(n: i32) -> Option<&'static ErrnoInfo> {
 pub fn errno_by_strerror(text: &str) -> Option<&'static ErrnoInfo> {
     let (number, _) = kvmtriage_model::tables::errno_from_text(text)?;
     errno_by_number(number)
+}
+
+impl From<kvmtriage_x86::InsnClass> for InsnClass {
+    fn from(c: kvmtriage_x86::InsnClass) -> Self {
+        use kvmtriage_x86::InsnClass as X;
+        match c {
+            X::X87 => InsnClass::X87,
+            X::Sse => InsnClass::Sse,
+            X::Avx => InsnClass::Avx,
+            X::Xsave => InsnClass::Xsave,
+            X::Mmx => InsnClass::Mmx,
+        }
+    }
 }

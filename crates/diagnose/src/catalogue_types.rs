@@ -133,3 +133,13 @@ pub enum StatePredicate {
     /// No KVM/QEMU failure line: a register snapshot.
     NoFailureEvent,
 }
+
+/// What a platform region is (data/platform-regions.toml).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegionKind {
+    /// A device's registers: accesses exit to the VMM.
+    Mmio,
+    /// Read-only firmware.
+    Rom,
+}

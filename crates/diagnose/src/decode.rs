@@ -535,6 +535,6 @@ fn decode_extra_data_insn(bytes: &[u8], bitness: u32, ip: u64) -> Option<Insn> {
         mnemonic: kvmtriage_x86::intel_mnemonic(&instr),
         text: kvmtriage_x86::format_instruction(&instr, kvmtriage_x86::Syntax::Intel),
         bytes: bytes.get(..instr.len()).map(<[u8]>::to_vec).unwrap_or_default(),
-        class: kvmtriage_x86::instruction_class(&instr).map(crate::catalogue::InsnClass::from),
+        class: kvmtriage_x86::insn_class(&instr).map(crate::catalogue::InsnClass::from),
     })
 }

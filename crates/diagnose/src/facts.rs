@@ -159,6 +159,9 @@ pub struct Facts<'a> {
     /// The dump's mode decision (the one the JSON, the text and the disassembly show).
     pub mode: &'a ModeDecision,
     pub code: Option<&'a CodeWindow>,
+    /// The faulting instruction as kvmtriage-x86 decoded and explained it (operands, memory
+    /// accesses with their addresses), when the code window could be decoded.
+    pub fault: Option<&'a kvmtriage_x86::FaultInstruction>,
     pub insn: Option<Insn>,
     pub msr: Option<MsrAccess>,
     /// Dump lines the reader could not use (damaged or truncated dumps), for evidence wording.
@@ -172,6 +175,7 @@ impl Default for Facts<'_> {
             cpu: &NO_CPU,
             mode: &NO_MODE,
             code: None,
+            fault: None,
             insn: None,
             msr: None,
             truncated: false,

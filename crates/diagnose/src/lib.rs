@@ -13,6 +13,7 @@ pub mod catalogue_types;
 pub mod catalogue;
 pub mod decode;
 pub mod facts;
+pub mod findings;
 pub mod kernel;
 pub mod matcher;
 pub mod verdict;

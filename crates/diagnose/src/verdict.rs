@@ -117,6 +117,8 @@ pub struct Diagnosis {
     pub verdict: String,
     pub confidence: Confidence,
     pub evidence: Vec<String>,
+    /// Facts computed by relating the dump's values to each other (crate::findings).
+    pub findings: Vec<crate::findings::Finding>,
     /// Commands to run, parameters to set, data to collect (static text where possible).
     pub next_steps: Vec<Cow<'static, str>>,
     /// Catalogue entries that match, best first.
@@ -128,8 +130,8 @@ pub struct Diagnosis {
     pub host_kernel: Option<String>,
 }
 
-/// Diagnoses one dump. `code` is kvmtriage-x86's analysis of the dump's Code= window; without
-/// it the instruction at RIP is decoded here.
+/// Diagnoses one dump. `code` is kvmtriage-x86's analysis of the dump's code window; without it
+/// the window is disassembled here with [`disassemble`], in the dump's own mode.
 pub fn diagnose(dump: &Dump, code: Option<&CodeAnalysis>, opts: &DiagnoseOptions) -> Diagnosis {
     match code {
         Some(code) => diagnose_facts(&Facts::from_dump(dump, Some(code)), opts),
@@ -841,10 +843,12 @@ pub fn diagnose_facts(f: &Facts, opts: &DiagnoseOptions) -> Diagnosis {
         "Collect with the report: host kernel (uname -r), QEMU version and full command line, CPU model, host dmesg around the failure",
     );
 
+    let findings = crate::findings::findings(f, &classification);
     Diagnosis {
         verdict,
         confidence,
         evidence,
+        findings,
         next_steps,
         known_issues,
         ruled_out,
