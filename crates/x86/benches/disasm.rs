@@ -1,7 +1,8 @@
 //! Criterion bench: disassemble + describe the origin dump's code window.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use kvmtriage_x86::{analyze_code, known_bytes, CodeInput, CodeOptions, MachineState, Segment};
+use kvmtriage_model::{CpuState, Gpr, SegName, Segment, SegmentAttributes};
+use kvmtriage_x86::{analyze_code, known_bytes, CodeInput, CodeOptions};
 
 const ORIGIN_CODE: [u8; 50] = [
     0xc3, 0x0f, 0x21, 0xf0, 0x5d, 0xc3, 0x0f, 0x0b, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00,
@@ -10,19 +11,20 @@ const ORIGIN_CODE: [u8; 50] = [
     0x5d, 0xc3,
 ];
 
-fn origin_state() -> MachineState {
-    MachineState {
-        rax: Some(0x7213cc9),
-        rcx: Some(0x838),
-        rdx: Some(0),
-        rsp: Some(0xffff9f30ffcc3f10),
-        rip: Some(0xffffffff96070964),
-        cs: Some(Segment {
-            selector: 0x10,
-            base: 0,
-        }),
-        ..Default::default()
-    }
+fn origin_state() -> CpuState {
+    let mut c = CpuState::default();
+    c.set_gpr(Gpr::Rax, 0x7213cc9);
+    c.set_gpr(Gpr::Rcx, 0x838);
+    c.set_gpr(Gpr::Rdx, 0);
+    c.set_gpr(Gpr::Rsp, 0xffff9f30ffcc3f10);
+    c.rip = Some(0xffffffff96070964);
+    c.segments[SegName::Cs.index()] = Some(Segment {
+        selector: 0x10,
+        base: 0,
+        limit: 0xffff_ffff,
+        attributes: SegmentAttributes(0x00a0_9b00),
+    });
+    c
 }
 
 fn bench(c: &mut Criterion) {

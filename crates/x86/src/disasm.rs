@@ -3,17 +3,24 @@
 //! QEMU prints up to 20 bytes before RIP (a kernel oops 42), so the window usually starts in the
 //! middle of an instruction. We try every start offset before the marker and keep the one whose
 //! decoding lands exactly on the marker; see [`analyze_code`] for the exact rule.
+//!
+//! Everything here is typed: bytes are bytes, addresses integers, registers iced-x86 `Register`s,
+//! accesses [`Access`], notes [`Note`]. Text appears only in the serde output (hex through
+//! [`kvmtriage_model::hex`]) and in the assembler text and one-line summaries.
+
+use std::fmt;
 
 use iced_x86::{
     Decoder, DecoderError, DecoderOptions, FastFormatter, FlowControl, Formatter, GasFormatter,
     Instruction, InstructionInfoFactory, IntelFormatter, OpAccess, OpKind, Register,
 };
-use serde::Serialize;
+use kvmtriage_model::{hex, CodeWindow, CpuState, ModeDecision};
+use serde::{Serialize, Serializer};
 
-use crate::effect::{describe_effect, Effect};
-use crate::hex::{hex64, hex_bytes, hex_min};
+use crate::effect::{describe_effect, Effect, MsrAccess};
 use crate::msrimm::MsrImm;
-use crate::state::MachineState;
+use crate::registers::{address_register, register_value};
+use crate::ser;
 
 /// The code window from a dump: bytes with `None` for `??`, the marker position, and where it sits.
 #[derive(Debug, Clone, Copy)]
@@ -28,6 +35,25 @@ pub struct CodeInput<'a> {
     pub rip: u64,
     /// CS base; added to addresses outside 64-bit mode (real mode: selector * 16).
     pub cs_base: u64,
+}
+
+impl<'a> CodeInput<'a> {
+    /// The input for a model's code window: the code width from `mode`, RIP and the CS base from
+    /// `cpu` (a missing CS counts as base 0). `None` when the window has no marker, the mode has no
+    /// width or RIP is missing.
+    pub fn from_model(
+        window: &'a CodeWindow,
+        mode: &ModeDecision,
+        cpu: &CpuState,
+    ) -> Option<CodeInput<'a>> {
+        Some(CodeInput {
+            bytes: &window.bytes,
+            marker: window.marker?,
+            bitness: u32::from(mode.bits?),
+            rip: cpu.rip?,
+            cs_base: cpu.cs().map_or(0, |cs| cs.base),
+        })
+    }
 }
 
 /// Assembler syntax of the `text` fields.
@@ -53,15 +79,102 @@ pub struct CodeAnalysis {
     pub bitness: u32,
     pub syntax: Syntax,
     /// Linear address of the window's first byte.
-    #[serde(serialize_with = "crate::hex::ser_hex64")]
+    #[serde(serialize_with = "hex::u64")]
     pub window_address: u64,
     pub marker: usize,
     pub alignment: Alignment,
     /// The instruction at the marker; `None` when the marker byte is `??` or the input is unusable.
     pub fault: Option<FaultInstruction>,
     pub listing: Vec<ListingLine>,
-    /// Things the reader must know: unreadable bytes, uncertain alignment, truncated instructions.
-    pub notes: Vec<String>,
+    /// Things the reader must know: unreadable bytes, uncertain alignment, truncated instructions,
+    /// or why nothing was disassembled.
+    pub notes: Vec<Note>,
+}
+
+impl CodeAnalysis {
+    /// Why the window was not disassembled at all (unsupported width, marker outside the window).
+    pub fn skipped(&self) -> Option<&Note> {
+        self.notes.iter().find(|n| n.skips_listing())
+    }
+}
+
+/// A note on the code analysis. JSON and `Display`: the sentence shown to the reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Note {
+    /// The width is not 16, 32 or 64: nothing was disassembled.
+    UnsupportedBitness { bitness: u32 },
+    /// The marker lies outside the window: nothing was disassembled.
+    MarkerOutsideWindow { marker: usize, window_len: usize },
+    /// The byte at the marker is `??`.
+    MarkerUnreadable,
+    /// Bytes before `first` are `??`; alignment uses `first..marker`.
+    UnreadableBefore { first: usize, marker: usize },
+    /// A `??` at `offset` after the marker ends decoding.
+    UnreadableAt { offset: usize },
+    /// No readable byte before the marker.
+    NothingToAlign,
+    /// No start offset in `first..marker` lands on the marker.
+    NotAligned { first: usize, marker: usize },
+    /// Invalid instructions between the chosen start and the marker.
+    InvalidBeforeMarker { count: usize },
+    /// The instruction at `offset` runs past the readable bytes; `bytes` are shown raw.
+    Truncated { offset: usize, bytes: usize },
+}
+
+impl Note {
+    /// True for the notes that explain why no listing was made.
+    pub fn skips_listing(&self) -> bool {
+        matches!(
+            self,
+            Note::UnsupportedBitness { .. } | Note::MarkerOutsideWindow { .. }
+        )
+    }
+}
+
+impl fmt::Display for Note {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Note::UnsupportedBitness { bitness } => write!(
+                f,
+                "unsupported bitness {bitness} (expected 16, 32 or 64): not disassembled"
+            ),
+            Note::MarkerOutsideWindow { marker, window_len } => write!(
+                f,
+                "marker offset {marker} is outside the {window_len}-byte code window: not disassembled"
+            ),
+            Note::MarkerUnreadable => f.write_str(
+                "the byte at the marker is ?? (unreadable): the faulting instruction is unknown",
+            ),
+            Note::UnreadableBefore { first, marker } => write!(
+                f,
+                "bytes before offset {first} are ?? (unreadable); alignment uses offsets {first}..{marker}"
+            ),
+            Note::UnreadableAt { offset } => {
+                write!(f, "?? at offset {offset}: decoding stops there")
+            }
+            Note::NothingToAlign => {
+                f.write_str("no readable bytes before the marker: nothing to align")
+            }
+            Note::NotAligned { first, marker } => write!(
+                f,
+                "no start offset in {first}..{marker} decodes onto the marker: bytes before it are uncertain; decoding starts at the marker"
+            ),
+            Note::InvalidBeforeMarker { count } => write!(
+                f,
+                "{count} invalid instruction(s) between the aligned start and the marker"
+            ),
+            Note::Truncated { offset, bytes } => write!(
+                f,
+                "the instruction at offset {offset} runs past the readable bytes (window end or ??): {bytes} byte(s) shown raw"
+            ),
+        }
+    }
+}
+
+impl Serialize for Note {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// How the listing was aligned.
@@ -84,11 +197,13 @@ pub struct Alignment {
 /// One line of the listing.
 #[derive(Debug, Clone, Serialize)]
 pub struct ListingLine {
-    #[serde(serialize_with = "crate::hex::ser_hex64")]
+    #[serde(serialize_with = "hex::u64")]
     pub address: u64,
     pub offset: usize,
-    /// Space-separated hex bytes, e.g. `"0f 30"`.
-    pub bytes: String,
+    /// The line's bytes; empty only for the line at an unreadable marker. JSON: `"0f 30"`, `"??"`
+    /// for the unreadable line.
+    #[serde(serialize_with = "ser::listing_bytes")]
+    pub bytes: Vec<u8>,
     pub text: String,
     pub is_fault: bool,
     /// false for bytes that decode to no instruction (`(bad)`) or run past the readable range.
@@ -97,27 +212,139 @@ pub struct ListingLine {
     pub uncertain: bool,
 }
 
+impl ListingLine {
+    /// The line at an unreadable (`??`) marker: an address, no bytes.
+    pub fn is_unreadable(&self) -> bool {
+        self.bytes.is_empty()
+    }
+}
+
 /// A prefix byte of the faulting instruction.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Prefix {
-    pub byte: String,
-    pub name: String,
+    /// JSON: two hex digits, `"66"`.
+    #[serde(serialize_with = "ser::byte")]
+    pub byte: u8,
+    /// `lock`, `rep`, `gs`, `operand-size`, `rex.w.b`, …
+    pub name: &'static str,
+}
+
+named_enum! {
+    /// How an instruction uses an operand, a register or a memory location (iced-x86's `OpAccess`).
+    pub enum Access {
+        None = "none",
+        Read = "read",
+        CondRead = "cond_read",
+        Write = "write",
+        CondWrite = "cond_write",
+        ReadWrite = "read_write",
+        ReadCondWrite = "read_cond_write",
+        /// The address is computed but the memory is not accessed as data (`lea`, `invlpg`,
+        /// prefetches).
+        NoMemAccess = "no_mem_access",
+    }
+}
+
+impl From<OpAccess> for Access {
+    fn from(a: OpAccess) -> Self {
+        match a {
+            OpAccess::None => Access::None,
+            OpAccess::Read => Access::Read,
+            OpAccess::CondRead => Access::CondRead,
+            OpAccess::Write => Access::Write,
+            OpAccess::CondWrite => Access::CondWrite,
+            OpAccess::ReadWrite => Access::ReadWrite,
+            OpAccess::ReadCondWrite => Access::ReadCondWrite,
+            OpAccess::NoMemAccess => Access::NoMemAccess,
+        }
+    }
+}
+
+impl Access {
+    /// Reads (possibly conditionally).
+    pub fn reads(self) -> bool {
+        matches!(
+            self,
+            Access::Read | Access::CondRead | Access::ReadWrite | Access::ReadCondWrite
+        )
+    }
+
+    /// Writes (possibly conditionally).
+    pub fn writes(self) -> bool {
+        matches!(
+            self,
+            Access::Write | Access::CondWrite | Access::ReadWrite | Access::ReadCondWrite
+        )
+    }
+}
+
+named_enum! {
+    /// What an operand of the faulting instruction is.
+    pub enum OperandKind {
+        Register = "register",
+        Immediate = "immediate",
+        Memory = "memory",
+        NearBranch = "near_branch",
+        FarBranch = "far_branch",
+    }
+}
+
+named_enum! {
+    /// Instruction classes the KVM instruction emulator mostly does not implement, from iced-x86's
+    /// CPUID feature of the instruction ([`insn_class`]).
+    pub enum InsnClass {
+        X87 = "x87",
+        Sse = "sse",
+        Avx = "avx",
+        Xsave = "xsave",
+        Mmx = "mmx",
+    }
+}
+
+/// The [`InsnClass`] of a decoded instruction (its first CPUID feature that has one), `None` for
+/// ordinary integer and system instructions and for invalid ones.
+pub fn insn_class(instr: &Instruction) -> Option<InsnClass> {
+    use iced_x86::CpuidFeature as F;
+    if instr.is_invalid() {
+        return None;
+    }
+    instr.cpuid_features().iter().find_map(|f| {
+        Some(match f {
+            F::FPU | F::FPU287 | F::FPU387 | F::FPU387SL_ONLY => InsnClass::X87,
+            F::MMX => InsnClass::Mmx,
+            F::SSE | F::SSE2 | F::SSE3 | F::SSSE3 | F::SSE4_1 | F::SSE4_2 | F::SSE4A => {
+                InsnClass::Sse
+            }
+            F::AVX
+            | F::AVX2
+            | F::AVX512F
+            | F::AVX512BW
+            | F::AVX512DQ
+            | F::AVX512VL
+            | F::FMA
+            | F::F16C => InsnClass::Avx,
+            F::XSAVE | F::XSAVEC | F::XSAVEOPT | F::XSAVES | F::FXSR => InsnClass::Xsave,
+            _ => return None,
+        })
+    })
 }
 
 /// One operand of the faulting instruction.
 #[derive(Debug, Clone, Serialize)]
 pub struct Operand {
-    /// `register`, `immediate`, `memory`, `near_branch`, `far_branch`.
-    pub kind: &'static str,
+    pub kind: OperandKind,
     pub text: String,
-    /// `read`, `write`, `read_write`, `cond_read`, `cond_write`, `read_cond_write`, `none`.
-    pub access: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub register: Option<String>,
+    pub access: Access,
+    /// The register of a register operand; JSON: its lowercase name (`rax`).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser::opt_register"
+    )]
+    pub register: Option<Register>,
     /// Register value from the dump, immediate, branch target, or a memory operand's linear address.
     #[serde(
         skip_serializing_if = "Option::is_none",
-        serialize_with = "crate::hex::ser_opt_hex64"
+        serialize_with = "hex::opt_u64"
     )]
     pub value: Option<u64>,
 }
@@ -125,10 +352,12 @@ pub struct Operand {
 /// A register the instruction reads or writes (iced-x86 instruction info).
 #[derive(Debug, Clone, Serialize)]
 pub struct RegisterUse {
-    pub register: String,
-    pub access: &'static str,
+    /// JSON: the lowercase name (`ecx`).
+    #[serde(serialize_with = "ser::register")]
+    pub register: Register,
+    pub access: Access,
     /// Value before the instruction, from the dump (`None` if the dump does not have it).
-    #[serde(serialize_with = "crate::hex::ser_opt_hex64")]
+    #[serde(serialize_with = "hex::opt_u64")]
     pub value: Option<u64>,
 }
 
@@ -137,31 +366,45 @@ pub struct RegisterUse {
 pub struct MemoryAccess {
     /// e.g. `gs:[0x0]`, `ds:[rdi-0x8]`.
     pub expression: String,
-    pub segment: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub base: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub index: Option<String>,
+    /// The segment register; JSON: its name, `""` when there is none.
+    #[serde(serialize_with = "ser::segment_or_empty")]
+    pub segment: Option<Register>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser::opt_register"
+    )]
+    pub base: Option<Register>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser::opt_register"
+    )]
+    pub index: Option<Register>,
     pub scale: u32,
-    #[serde(serialize_with = "crate::hex::ser_hex64")]
+    #[serde(serialize_with = "hex::u64")]
     pub displacement: u64,
     /// Bytes accessed (0 when not an ordinary data access, e.g. `lea`, `invlpg`).
     pub size: usize,
-    pub access: &'static str,
+    pub access: Access,
     /// Linear address (segment base + offset), if every register it needs is in the dump.
-    #[serde(serialize_with = "crate::hex::ser_opt_hex64")]
+    #[serde(serialize_with = "hex::opt_u64")]
     pub address: Option<u64>,
-    /// Registers needed for the address that the dump does not give.
-    pub unknown_registers: Vec<String>,
+    /// Registers needed for the address that the dump does not give (a segment register here
+    /// stands for its base).
+    #[serde(serialize_with = "ser::registers")]
+    pub unknown_registers: Vec<Register>,
 }
 
-/// The instruction at the marker, decoded and explained.
+/// The instruction at the marker, decoded once and explained.
+///
+/// Downstream code reads the decoded instruction from here ([`FaultInstruction::instruction`],
+/// [`FaultInstruction::class`], [`FaultInstruction::msr`]) rather than decoding `bytes` again.
 #[derive(Debug, Clone, Serialize)]
 pub struct FaultInstruction {
-    #[serde(serialize_with = "crate::hex::ser_hex64")]
+    #[serde(serialize_with = "hex::u64")]
     pub address: u64,
-    /// Space-separated lowercase hex, e.g. `"0f 30"`.
-    pub bytes: String,
+    /// The instruction's bytes; JSON: `"0f 30"`.
+    #[serde(serialize_with = "hex::byte_string")]
+    pub bytes: Vec<u8>,
     pub length: usize,
     /// Lowercase Intel mnemonic without prefixes (`wrmsr`); `(bad)` if the bytes are not an instruction.
     pub mnemonic: String,
@@ -174,10 +417,25 @@ pub struct FaultInstruction {
     pub operands: Vec<Operand>,
     pub registers: Vec<RegisterUse>,
     pub memory: Vec<MemoryAccess>,
-    /// For RDMSR/WRMSR/WRMSRNS: the MSR and the value.
+    /// For RDMSR/WRMSR/WRMSRNS (and their immediate forms): the MSR, the direction and the value.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub msr: Option<crate::effect::MsrAccess>,
+    pub msr: Option<MsrAccess>,
     pub effect: Effect,
+    /// The decoded instruction; `None` when `valid` is false (`(bad)`, truncated) and for the
+    /// immediate-form MSR instructions, which iced-x86 does not decode (see `imm_msr`).
+    #[serde(skip)]
+    pub instruction: Option<Instruction>,
+    /// The immediate form of RDMSR/WRMSRNS at the marker, decoded by [`crate::msrimm`].
+    #[serde(skip)]
+    pub imm_msr: Option<MsrImm>,
+}
+
+impl FaultInstruction {
+    /// The instruction's class (x87, SSE, AVX, XSAVE, MMX), from the decoded instruction; `None`
+    /// for other instructions, invalid bytes and the immediate-form MSR instructions.
+    pub fn class(&self) -> Option<InsnClass> {
+        self.instruction.as_ref().and_then(insn_class)
+    }
 }
 
 /// One decoded offset of the readable range.
@@ -288,8 +546,8 @@ struct Attempt {
 /// cost 1 each; an artefact is an encoding that 64-bit compilers never emit but that the middle of
 /// a real instruction decodes to, see `is_decoding_artefact`; counted in 64-bit mode only); ties go
 /// to the earliest start (most context). So an earlier start wins unless it needs an artefact
-/// (`00 00` add [rax],al, `24 xx` and al,imm8, a doubled prefix) that a start at most 4 bytes later
-/// avoids. Outside 64-bit mode this is the plain earliest-start rule.
+/// (`00 00` = `add [rax],al`, `24 xx` = `and al,imm8`, a doubled prefix) that a start at most 4
+/// bytes later avoids. Outside 64-bit mode this is the plain earliest-start rule.
 ///
 /// Measured (docs/disasm-differential.md): on 6,000 QEMU-shaped windows cut from real x86-64 code
 /// (libc.so.6 and a Rust executable, truth from function symbols; tests/alignment_real_code.rs) the
@@ -299,7 +557,7 @@ struct Attempt {
 /// 12,000 generated random-instruction windows (tests/differential.rs) the previous instruction is
 /// right in 93.4% (earliest start: 93.8%). If none lands, decoding starts at the marker and the
 /// bytes before it are listed raw and flagged `uncertain`. `??` bytes bound the readable range.
-pub fn analyze_code(input: &CodeInput, state: &MachineState, opts: &CodeOptions) -> CodeAnalysis {
+pub fn analyze_code(input: &CodeInput, state: &CpuState, opts: &CodeOptions) -> CodeAnalysis {
     let bitness = input.bitness;
     let mut notes = Vec::new();
     let ip_mask = match bitness {
@@ -327,18 +585,15 @@ pub fn analyze_code(input: &CodeInput, state: &MachineState, opts: &CodeOptions)
         notes: Vec::new(),
     };
     if !matches!(bitness, 16 | 32 | 64) {
-        notes.push(format!(
-            "unsupported bitness {bitness} (expected 16, 32 or 64): not disassembled"
-        ));
+        notes.push(Note::UnsupportedBitness { bitness });
         analysis.notes = notes;
         return analysis;
     }
     if input.marker >= input.bytes.len() {
-        notes.push(format!(
-            "marker offset {} is outside the {}-byte code window: not disassembled",
-            input.marker,
-            input.bytes.len()
-        ));
+        notes.push(Note::MarkerOutsideWindow {
+            marker: input.marker,
+            window_len: input.bytes.len(),
+        });
         analysis.notes = notes;
         return analysis;
     }
@@ -346,10 +601,7 @@ pub fn analyze_code(input: &CodeInput, state: &MachineState, opts: &CodeOptions)
     // the bytes before it: they show how the vCPU got there, so they are aligned and listed too.
     let marker_unreadable = input.bytes[input.marker].is_none();
     if marker_unreadable {
-        notes.push(
-            "the byte at the marker is ?? (unreadable): the faulting instruction is unknown"
-                .to_string(),
-        );
+        notes.push(Note::MarkerUnreadable);
     }
 
     // Readable range [first, end) around the marker (ending at the marker when RIP is unreadable).
@@ -375,13 +627,13 @@ pub fn analyze_code(input: &CodeInput, state: &MachineState, opts: &CodeOptions)
         return analysis;
     }
     if first > 0 {
-        notes.push(format!(
-            "bytes before offset {first} are ?? (unreadable); alignment uses offsets {first}..{}",
-            input.marker
-        ));
+        notes.push(Note::UnreadableBefore {
+            first,
+            marker: input.marker,
+        });
     }
     if end < input.bytes.len() && !marker_unreadable {
-        notes.push(format!("?? at offset {end}: decoding stops there"));
+        notes.push(Note::UnreadableAt { offset: end });
     }
     let known: Vec<u8> = input.bytes[first..end]
         .iter()
@@ -435,17 +687,17 @@ pub fn analyze_code(input: &CodeInput, state: &MachineState, opts: &CodeOptions)
         readable_end: end,
     };
     if marker_rel == 0 && input.marker > 0 {
-        notes.push("no readable bytes before the marker: nothing to align".to_string());
+        notes.push(Note::NothingToAlign);
     }
     if !synced {
-        notes.push(format!(
-            "no start offset in {first}..{} decodes onto the marker: bytes before it are uncertain; decoding starts at the marker",
-            input.marker
-        ));
+        notes.push(Note::NotAligned {
+            first,
+            marker: input.marker,
+        });
         analysis.listing.push(ListingLine {
             address: linear(first),
             offset: first,
-            bytes: hex_bytes(&known[..marker_rel]),
+            bytes: known[..marker_rel].to_vec(),
             text: format!("(uncertain: {marker_rel} bytes not aligned with the marker)"),
             is_fault: false,
             valid: false,
@@ -453,10 +705,7 @@ pub fn analyze_code(input: &CodeInput, state: &MachineState, opts: &CodeOptions)
         });
     } else if let Some(b) = best {
         if b.invalid > 0 {
-            notes.push(format!(
-                "{} invalid instruction(s) between the aligned start and the marker",
-                b.invalid
-            ));
+            notes.push(Note::InvalidBeforeMarker { count: b.invalid });
         }
     }
 
@@ -493,7 +742,7 @@ fn unreadable_marker_line(input: &CodeInput, address: u64) -> ListingLine {
     ListingLine {
         address,
         offset: input.marker,
-        bytes: "??".to_string(),
+        bytes: Vec::new(),
         text: "(unreadable)".to_string(),
         is_fault: true,
         valid: false,
@@ -688,7 +937,7 @@ fn has_memory_operand(instr: &Instruction) -> bool {
 type CachedFormatter = Option<TextFormatter>;
 
 thread_local! {
-    static FACTORY: std::cell::RefCell<InstructionInfoFactory> = std::cell::RefCell::new(InstructionInfoFactory::new());
+    pub(crate) static FACTORY: std::cell::RefCell<InstructionInfoFactory> = std::cell::RefCell::new(InstructionInfoFactory::new());
     static FORMATTERS: std::cell::RefCell<(CachedFormatter, CachedFormatter)> =
         const { std::cell::RefCell::new((None, None)) };
     /// The full Intel formatter, built only when an operand's text cannot be taken from the fast
@@ -813,11 +1062,11 @@ fn finish_listing(
     marker_rel: usize,
     synced: bool,
     bitness: u32,
-    state: &MachineState,
+    state: &CpuState,
     linear: &dyn Fn(usize) -> u64,
     input: &CodeInput,
     analysis: &mut CodeAnalysis,
-    notes: &mut Vec<String>,
+    notes: &mut Vec<Note>,
 ) {
     let syntax = analysis.syntax;
     let mut pos = start_rel;
@@ -835,9 +1084,10 @@ fn finish_listing(
         } else if instr.is_invalid() {
             if d.no_more_bytes && offset >= input.marker {
                 let rest = known.len() - pos;
-                notes.push(format!(
-                    "the instruction at offset {offset} runs past the readable bytes (window end or ??): {rest} byte(s) shown raw"
-                ));
+                notes.push(Note::Truncated {
+                    offset,
+                    bytes: rest,
+                });
                 (rest, false, "(truncated)".to_string())
             } else {
                 (1, false, "(bad)".to_string())
@@ -854,7 +1104,7 @@ fn finish_listing(
         analysis.listing.push(ListingLine {
             address: linear(offset),
             offset,
-            bytes: hex_bytes(&known[pos..pos + len]),
+            bytes: known[pos..pos + len].to_vec(),
             text: line_text,
             is_fault,
             valid,
@@ -940,19 +1190,6 @@ pub fn intel_mnemonic(instr: &Instruction) -> String {
     format!("{:?}", instr.mnemonic()).to_ascii_lowercase()
 }
 
-pub(crate) fn access_name(a: OpAccess) -> &'static str {
-    match a {
-        OpAccess::None => "none",
-        OpAccess::Read => "read",
-        OpAccess::CondRead => "cond_read",
-        OpAccess::Write => "write",
-        OpAccess::CondWrite => "cond_write",
-        OpAccess::ReadWrite => "read_write",
-        OpAccess::ReadCondWrite => "read_cond_write",
-        OpAccess::NoMemAccess => "no_mem_access",
-    }
-}
-
 fn prefix_name(byte: u8) -> Option<&'static str> {
     Some(match byte {
         0xf0 => "lock",
@@ -970,31 +1207,35 @@ fn prefix_name(byte: u8) -> Option<&'static str> {
     })
 }
 
+/// REX prefix names by the low four bits (W R X B).
+const REX_NAMES: [&str; 16] = [
+    "rex",
+    "rex.b",
+    "rex.x",
+    "rex.x.b",
+    "rex.r",
+    "rex.r.b",
+    "rex.r.x",
+    "rex.r.x.b",
+    "rex.w",
+    "rex.w.b",
+    "rex.w.x",
+    "rex.w.x.b",
+    "rex.w.r",
+    "rex.w.r.b",
+    "rex.w.r.x",
+    "rex.w.r.x.b",
+];
+
 fn prefixes(bytes: &[u8], bitness: u32) -> Vec<Prefix> {
     let mut out = Vec::new();
-    for &b in bytes {
-        if let Some(name) = prefix_name(b) {
+    for &byte in bytes {
+        if let Some(name) = prefix_name(byte) {
+            out.push(Prefix { byte, name });
+        } else if bitness == 64 && (0x40..=0x4f).contains(&byte) {
             out.push(Prefix {
-                byte: format!("{b:02x}"),
-                name: name.to_string(),
-            });
-        } else if bitness == 64 && (0x40..=0x4f).contains(&b) {
-            let mut n = String::from("rex");
-            if b & 8 != 0 {
-                n.push_str(".w");
-            }
-            if b & 4 != 0 {
-                n.push_str(".r");
-            }
-            if b & 2 != 0 {
-                n.push_str(".x");
-            }
-            if b & 1 != 0 {
-                n.push_str(".b");
-            }
-            out.push(Prefix {
-                byte: format!("{b:02x}"),
-                name: n,
+                byte,
+                name: REX_NAMES[usize::from(byte & 0xf)],
             });
             // REX must be the last prefix; stop at it.
             break;
@@ -1005,28 +1246,9 @@ fn prefixes(bytes: &[u8], bitness: u32) -> Vec<Prefix> {
     out
 }
 
-/// Register value lookup for iced's address computation: GPRs from the dump, segment registers
-/// give their base (0 for ES/CS/SS/DS in 64-bit mode).
-pub(crate) fn register_for_address(
-    state: &MachineState,
-    reg: Register,
-    bitness: u32,
-    next_ip: u64,
-) -> Option<u64> {
-    if reg.is_segment_register() {
-        return state.segment_base(reg, bitness);
-    }
-    match reg {
-        Register::RIP | Register::EIP => Some(next_ip),
-        _ => state.register(reg),
-    }
-}
-
-/// Lowercase register name as in Intel syntax (`rax`, `r13d`, `gs`).
-fn reg_name(reg: Register) -> String {
-    let mut s = format!("{reg:?}");
-    s.make_ascii_lowercase();
-    s
+/// `Some(reg)` unless it is `Register::None`.
+fn some_reg(reg: Register) -> Option<Register> {
+    (reg != Register::None).then_some(reg)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1039,7 +1261,7 @@ fn build_fault(
     address: u64,
     synced: bool,
     bitness: u32,
-    state: &MachineState,
+    state: &CpuState,
 ) -> FaultInstruction {
     let mut text = String::new();
     if valid {
@@ -1049,7 +1271,7 @@ fn build_fault(
     }
     let mut fault = FaultInstruction {
         address,
-        bytes: hex_bytes(bytes),
+        bytes: bytes.to_vec(),
         length: bytes.len(),
         mnemonic: if valid {
             intel_mnemonic(instr)
@@ -1069,6 +1291,8 @@ fn build_fault(
         } else {
             Effect::invalid(bytes)
         },
+        instruction: valid.then_some(*instr),
+        imm_msr: None,
     };
     if !valid {
         return fault;
@@ -1076,18 +1300,19 @@ fn build_fault(
     let info = FACTORY.with(|f| f.borrow_mut().info(instr).clone());
     let mut op_texts = fmt.operand_texts(instr, &fault.text).into_iter();
     for i in 0..instr.op_count() {
-        let kind = instr.op_kind(i);
         let op_text = op_texts.next().unwrap_or_default();
-        let access = access_name(info.op_access(i));
-        let (kind_name, register, value) = match kind {
+        let access = Access::from(info.op_access(i));
+        let (kind, register, value) = match instr.op_kind(i) {
             OpKind::Register => {
                 let r = instr.op_register(i);
-                ("register", Some(reg_name(r)), state.register(r))
+                (OperandKind::Register, Some(r), register_value(state, r))
             }
-            OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64 => {
-                ("near_branch", None, Some(instr.near_branch_target()))
-            }
-            OpKind::FarBranch16 | OpKind::FarBranch32 => ("far_branch", None, None),
+            OpKind::NearBranch16 | OpKind::NearBranch32 | OpKind::NearBranch64 => (
+                OperandKind::NearBranch,
+                None,
+                Some(instr.near_branch_target()),
+            ),
+            OpKind::FarBranch16 | OpKind::FarBranch32 => (OperandKind::FarBranch, None, None),
             OpKind::Memory
             | OpKind::MemorySegSI
             | OpKind::MemorySegESI
@@ -1098,14 +1323,14 @@ fn build_fault(
             | OpKind::MemoryESDI
             | OpKind::MemoryESEDI
             | OpKind::MemoryESRDI => (
-                "memory",
+                OperandKind::Memory,
                 None,
                 crate::effect::memory_operand_address(instr, state, bitness).ok(),
             ),
-            _ => ("immediate", None, Some(instr.immediate(i))),
+            _ => (OperandKind::Immediate, None, Some(instr.immediate(i))),
         };
         fault.operands.push(Operand {
-            kind: kind_name,
+            kind,
             text: op_text,
             access,
             register,
@@ -1114,67 +1339,30 @@ fn build_fault(
     }
     for r in info.used_registers() {
         fault.registers.push(RegisterUse {
-            register: reg_name(r.register()),
-            access: access_name(r.access()),
-            value: state.register(r.register()),
+            register: r.register(),
+            access: r.access().into(),
+            value: register_value(state, r.register()),
         });
     }
     let next_ip = instr.next_ip();
     for m in info.used_memory() {
-        let mut unknown = Vec::new();
-        for r in [m.segment(), m.base(), m.index()] {
-            if r != Register::None && register_for_address(state, r, bitness, next_ip).is_none() {
-                unknown.push(reg_name(r));
-            }
-        }
-        let address = m.virtual_address(0, |r, _, _| {
-            register_for_address(state, r, bitness, next_ip)
-        });
-        let mut expr = String::new();
-        if m.segment() != Register::None {
-            expr.push_str(&reg_name(m.segment()));
-            expr.push(':');
-        }
-        expr.push('[');
-        let mut parts = Vec::new();
-        if m.base() != Register::None {
-            parts.push(reg_name(m.base()));
-        }
-        if m.index() != Register::None {
-            parts.push(if m.scale() > 1 {
-                format!("{}*{}", reg_name(m.index()), m.scale())
-            } else {
-                reg_name(m.index())
-            });
-        }
+        let unknown: Vec<Register> = [m.segment(), m.base(), m.index()]
+            .into_iter()
+            .filter(|&r| {
+                r != Register::None && address_register(state, r, bitness, next_ip).is_none()
+            })
+            .collect();
+        let address = m.virtual_address(0, |r, _, _| address_register(state, r, bitness, next_ip));
         let disp = m.displacement();
-        let mut s = parts.join("+");
-        if disp != 0 || s.is_empty() {
-            let signed = disp as i64;
-            if !s.is_empty() && signed < 0 && signed > -0x1_0000_0000 {
-                s.push_str(&format!("-{}", hex_min(signed.unsigned_abs())));
-            } else {
-                if !s.is_empty() {
-                    s.push('+');
-                }
-                s.push_str(&hex_min(disp));
-            }
-        }
-        expr.push_str(&s);
-        expr.push(']');
         fault.memory.push(MemoryAccess {
-            expression: expr,
-            segment: if m.segment() == Register::None {
-                String::new()
-            } else {
-                reg_name(m.segment())
-            },
-            base: (m.base() != Register::None).then(|| reg_name(m.base())),
-            index: (m.index() != Register::None).then(|| reg_name(m.index())),
+            expression: memory_expression(m.segment(), m.base(), m.index(), m.scale(), disp),
+            segment: some_reg(m.segment()),
+            base: some_reg(m.base()),
+            index: some_reg(m.index()),
             scale: m.scale(),
             displacement: disp,
             size: m.memory_size().size(),
-            access: access_name(m.access()),
+            access: m.access().into(),
             address: if unknown.is_empty() { address } else { None },
             unknown_registers: unknown,
         });
@@ -1185,40 +1373,83 @@ fn build_fault(
     fault
 }
 
+/// `seg:[base+index*scale+disp]`, as in the JSON's `expression` (`gs:[0x0]`, `ds:[rdi-0x8]`).
+fn memory_expression(
+    segment: Register,
+    base: Register,
+    index: Register,
+    scale: u32,
+    disp: u64,
+) -> String {
+    let mut expr = String::new();
+    if let Some(seg) = some_reg(segment) {
+        expr.push_str(&ser::register_name(seg));
+        expr.push(':');
+    }
+    expr.push('[');
+    let mut s = String::new();
+    if let Some(b) = some_reg(base) {
+        s.push_str(&ser::register_name(b));
+    }
+    if let Some(i) = some_reg(index) {
+        if !s.is_empty() {
+            s.push('+');
+        }
+        s.push_str(&ser::register_name(i));
+        if scale > 1 {
+            s.push('*');
+            s.push_str(&scale.to_string());
+        }
+    }
+    if disp != 0 || s.is_empty() {
+        let signed = disp as i64;
+        if !s.is_empty() && signed < 0 && signed > -0x1_0000_0000 {
+            s.push('-');
+            s.push_str(&hex::min(signed.unsigned_abs()));
+        } else {
+            if !s.is_empty() {
+                s.push('+');
+            }
+            s.push_str(&hex::min(disp));
+        }
+    }
+    expr.push_str(&s);
+    expr.push(']');
+    expr
+}
+
 /// The fault record for an immediate-form RDMSR/WRMSRNS (decoded by [`crate::msrimm`]).
 fn build_msr_imm_fault(
     m: &MsrImm,
     bytes: &[u8],
     address: u64,
     synced: bool,
-    state: &MachineState,
+    state: &CpuState,
     syntax: Syntax,
 ) -> FaultInstruction {
-    let reg = reg_name(m.register);
-    let (reg_access, imm_access) = if m.write {
-        ("read", "read")
-    } else {
-        ("write", "read")
-    };
+    let reg = ser::register_name(m.register);
+    // rdmsr r64, imm32 writes the register; wrmsrns imm32, r64 reads it.
+    let reg_access = if m.write { Access::Read } else { Access::Write };
+    let value = register_value(state, m.register);
     let reg_op = Operand {
-        kind: "register",
+        kind: OperandKind::Register,
         text: if syntax == Syntax::Att {
             format!("%{reg}")
         } else {
-            reg.clone()
+            reg
         },
         access: reg_access,
-        register: Some(reg.clone()),
-        value: state.register(m.register),
+        register: Some(m.register),
+        value,
     };
     let imm_op = Operand {
-        kind: "immediate",
+        kind: OperandKind::Immediate,
         text: if syntax == Syntax::Att {
-            format!("$0x{:x}", m.index)
+            format!("${}", hex::min(u64::from(m.index)))
         } else {
-            format!("0x{:x}", m.index)
+            hex::min(u64::from(m.index))
         },
-        access: imm_access,
+        access: Access::Read,
         register: None,
         value: Some(u64::from(m.index)),
     };
@@ -1231,7 +1462,7 @@ fn build_msr_imm_fault(
     let effect = crate::effect::describe_msr_imm(m, state);
     FaultInstruction {
         address,
-        bytes: hex_bytes(bytes),
+        bytes: bytes.to_vec(),
         length: bytes.len(),
         mnemonic: if m.write { "wrmsrns" } else { "rdmsr" }.to_string(),
         text: crate::msrimm::text(m, syntax),
@@ -1240,13 +1471,15 @@ fn build_msr_imm_fault(
         prefixes: prefixes(bytes, 64),
         operands,
         registers: vec![RegisterUse {
-            register: reg,
+            register: m.register,
             access: reg_access,
-            value: state.register(m.register),
+            value,
         }],
         memory: Vec::new(),
         msr: effect.msr.clone(),
         effect,
+        instruction: None,
+        imm_msr: Some(*m),
     }
 }
 
@@ -1258,7 +1491,7 @@ pub fn known_bytes(bytes: &[u8]) -> Vec<Option<u8>> {
 /// Linear address text of a listing line, for the terminal report.
 pub fn format_address(a: u64, bitness: u32) -> String {
     match bitness {
-        64 => hex64(a),
+        64 => hex::hex64(a),
         _ => format!("0x{a:08x}"),
     }
 }

@@ -1,21 +1,89 @@
-//! What the faulting instruction did, computed from the dumped register values.
+//! What the faulting instruction did, computed from the register values in a
+//! [`kvmtriage_model::CpuState`].
 
-use iced_x86::{Code, Instruction, InstructionInfoFactory, Mnemonic, OpKind, Register};
+use iced_x86::{Code, Instruction, Mnemonic, OpKind, Register};
+use kvmtriage_model::{hex, tables::BitDef, CpuState};
 use serde::Serialize;
 
-use crate::disasm::{access_name, intel_mnemonic, register_for_address};
-use crate::hex::{hex32, hex64, hex_bytes, hex_min};
+use crate::disasm::{intel_mnemonic, Access, FACTORY};
 use crate::msr::{self, Field};
 use crate::ports::port_name;
-use crate::state::MachineState;
+use crate::registers::{address_register, register_value, segment_base};
+use crate::ser;
+
+named_enum! {
+    /// Direction of an MSR or control/debug-register access.
+    pub enum Direction {
+        Read = "read",
+        Write = "write",
+    }
+}
+
+named_enum! {
+    /// Direction of an I/O port access.
+    pub enum PortDirection {
+        /// IN/INS: port to register or memory.
+        In = "in",
+        /// OUT/OUTS: register or memory to port.
+        Out = "out",
+    }
+}
+
+named_enum! {
+    /// What kind of thing the instruction did ([`Effect::kind`]).
+    pub enum EffectKind {
+        MsrWrite = "msr_write",
+        MsrRead = "msr_read",
+        PortOut = "port_out",
+        PortIn = "port_in",
+        Cpuid = "cpuid",
+        Xsetbv = "xsetbv",
+        CrWrite = "cr_write",
+        CrRead = "cr_read",
+        DrWrite = "dr_write",
+        DrRead = "dr_read",
+        DescriptorTableLoad = "descriptor_table_load",
+        SegmentLoad = "segment_load",
+        FarBranch = "far_branch",
+        FarReturn = "far_return",
+        InterruptReturn = "interrupt_return",
+        SoftwareInterrupt = "software_interrupt",
+        UndefinedOpcode = "undefined_opcode",
+        Halt = "halt",
+        Hypercall = "hypercall",
+        SmmReturn = "smm_return",
+        TlbInvalidate = "tlb_invalidate",
+        Xsave = "xsave",
+        Xrstor = "xrstor",
+        /// Any other instruction (its memory accesses are described).
+        Other = "other",
+        /// The bytes are not an instruction in this mode.
+        Invalid = "invalid",
+        /// The code window ends inside the instruction.
+        Truncated = "truncated",
+    }
+}
+
+named_enum! {
+    /// Why an XSETBV raises #GP (SDM Vol. 1 §13.3).
+    pub enum XcrProblem {
+        X87Clear = "bit 0 (x87) must be 1",
+        AvxWithoutSse = "AVX (bit 2) requires SSE (bit 1)",
+        MpxHalf = "MPX bits 3 and 4 must be set together",
+        Avx512Partial = "AVX-512 bits 5-7 must be all set, and only with AVX (bit 2)",
+        AmxHalf = "AMX bits 17 and 18 must be set together",
+        Xcr1ReadOnly = "XCR1 (XINUSE) is read-only via XGETBV",
+        NoSuchXcr = "no such XCR",
+    }
+}
 
 /// The MSR an RDMSR/WRMSR/WRMSRNS accessed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MsrAccess {
-    /// `read` or `write`.
-    pub direction: &'static str,
-    /// ECX as `0x838`; `None` when ECX is not in the dump.
-    pub index: Option<String>,
+    pub direction: Direction,
+    /// ECX (or the immediate); `None` when ECX is not in the dump. JSON: `"0x838"`.
+    #[serde(serialize_with = "hex::opt_uint")]
+    pub index: Option<u32>,
     pub name: Option<&'static str>,
     pub description: Option<&'static str>,
     pub source: Option<&'static str>,
@@ -23,36 +91,43 @@ pub struct MsrAccess {
     pub bank: Option<u32>,
     /// Range the index falls in when the catalogue does not name it.
     pub region: Option<&'static str>,
-    /// EDX:EAX for writes (`None` for reads or when EDX/EAX are unknown).
-    #[serde(serialize_with = "crate::hex::ser_opt_hex64")]
+    /// EDX:EAX (or the register of the immediate form) for writes; `None` for reads or when the
+    /// registers are unknown.
+    #[serde(serialize_with = "hex::opt_u64")]
     pub value: Option<u64>,
     /// Field-by-field decoding of `value` (writes only, when the layout is known).
     pub fields: Vec<Field>,
 }
 
+impl MsrAccess {
+    /// WRMSR/WRMSRNS (true) or RDMSR (false).
+    pub fn is_write(&self) -> bool {
+        self.direction == Direction::Write
+    }
+}
+
 /// An I/O port access.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PortAccess {
-    /// `in` or `out`.
-    pub direction: &'static str,
+    pub direction: PortDirection,
     pub port: Option<u16>,
     pub port_name: Option<String>,
     /// Access width in bytes.
     pub width: u32,
     /// Value written (OUT only; string OUTS reads it from memory, so `None`).
-    #[serde(serialize_with = "crate::hex::ser_opt_hex64")]
+    #[serde(serialize_with = "hex::opt_u64")]
     pub value: Option<u64>,
     /// Repetition count from (E/R)CX for REP INS/OUTS.
-    #[serde(serialize_with = "crate::hex::ser_opt_hex64")]
+    #[serde(serialize_with = "hex::opt_u64")]
     pub repeat: Option<u64>,
 }
 
 /// CPUID leaf and subleaf.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CpuidQuery {
-    #[serde(serialize_with = "crate::hex::ser_opt_hex64")]
+    #[serde(serialize_with = "hex::opt_u64")]
     pub leaf: Option<u64>,
-    #[serde(serialize_with = "crate::hex::ser_opt_hex64")]
+    #[serde(serialize_with = "hex::opt_u64")]
     pub subleaf: Option<u64>,
     pub leaf_name: Option<&'static str>,
     /// Whether the leaf uses ECX as a subleaf.
@@ -62,28 +137,30 @@ pub struct CpuidQuery {
 /// XSETBV operands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct XcrWrite {
-    #[serde(serialize_with = "crate::hex::ser_opt_hex64")]
+    #[serde(serialize_with = "hex::opt_u64")]
     pub index: Option<u64>,
-    #[serde(serialize_with = "crate::hex::ser_opt_hex64")]
+    #[serde(serialize_with = "hex::opt_u64")]
     pub value: Option<u64>,
     pub fields: Vec<Field>,
     /// Reasons the write raises #GP (SDM Vol. 1 §13.3), empty if none found.
-    pub problems: Vec<String>,
+    pub problems: Vec<XcrProblem>,
 }
 
 /// MOV to/from a control or debug register.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SystemRegisterAccess {
-    pub register: String,
-    /// `read` or `write`.
-    pub direction: &'static str,
+    /// CR0…CR8 or DR0…DR7; JSON: the upper-case name (`"CR0"`).
+    #[serde(serialize_with = "ser::register_upper")]
+    pub register: Register,
+    pub direction: Direction,
     /// Value written (write) or the dumped value (read).
-    #[serde(serialize_with = "crate::hex::ser_opt_hex64")]
+    #[serde(serialize_with = "hex::opt_u64")]
     pub value: Option<u64>,
     /// Dumped value of the register (before the instruction).
-    #[serde(serialize_with = "crate::hex::ser_opt_hex64")]
+    #[serde(serialize_with = "hex::opt_u64")]
     pub previous: Option<u64>,
-    /// Named bits the write sets / clears compared with the dumped value.
+    /// Named bits the write sets / clears compared with the dumped value (`bit N` where the bit
+    /// has no name).
     pub bits_set: Vec<String>,
     pub bits_cleared: Vec<String>,
 }
@@ -91,23 +168,19 @@ pub struct SystemRegisterAccess {
 /// A KVM hypercall (VMCALL/VMMCALL).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Hypercall {
-    #[serde(serialize_with = "crate::hex::ser_opt_hex64")]
+    #[serde(serialize_with = "hex::opt_u64")]
     pub number: Option<u64>,
     /// `KVM_HC_*` name from include/uapi/linux/kvm_para.h.
     pub name: Option<&'static str>,
-    /// Arguments from RBX, RCX, RDX, RSI (EBX.. outside 64-bit mode).
-    pub arguments: Vec<Option<String>>,
+    /// Arguments from RBX, RCX, RDX, RSI (EBX.. outside 64-bit mode); JSON: `"0x…"` or `null`.
+    #[serde(serialize_with = "ser::vec_opt_u64")]
+    pub arguments: Vec<Option<u64>>,
 }
 
 /// What the instruction did, with the real values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Effect {
-    /// Class: `msr_write`, `msr_read`, `port_out`, `port_in`, `cpuid`, `xsetbv`, `cr_write`,
-    /// `cr_read`, `dr_write`, `dr_read`, `descriptor_table_load`, `segment_load`, `far_branch`,
-    /// `far_return`, `interrupt_return`, `software_interrupt`, `undefined_opcode`, `halt`,
-    /// `hypercall`, `smm_return`, `tlb_invalidate`, `xsave`, `xrstor`, `other`, `invalid`,
-    /// `truncated` (the window ends inside the instruction).
-    pub kind: &'static str,
+    pub kind: EffectKind,
     /// One line for the terminal report.
     pub summary: String,
     /// The MSR access (RDMSR/WRMSR/WRMSRNS). Not serialised here: the JSON carries it once, as `fault.msr`.
@@ -129,13 +202,13 @@ pub struct Effect {
     /// Main memory operand's linear address (descriptor, far pointer, stack, XSAVE area, page).
     #[serde(
         skip_serializing_if = "Option::is_none",
-        serialize_with = "crate::hex::ser_opt_hex64"
+        serialize_with = "hex::opt_u64"
     )]
     pub memory_address: Option<u64>,
 }
 
 impl Effect {
-    fn new(kind: &'static str, summary: String) -> Self {
+    fn new(kind: EffectKind, summary: String) -> Self {
         Effect {
             kind,
             summary,
@@ -152,38 +225,33 @@ impl Effect {
 
     pub(crate) fn truncated(bytes: &[u8]) -> Self {
         Effect::new(
-            "truncated",
+            EffectKind::Truncated,
             format!(
                 "(truncated): the instruction starting with {} runs past the readable bytes of the code window, so it cannot be decoded",
-                hex_bytes(bytes)
+                hex::bytes(bytes)
             ),
         )
     }
 
     pub(crate) fn invalid(bytes: &[u8]) -> Self {
         Effect::new(
-            "invalid",
-            format!("(bad): the bytes {} do not decode to an instruction in this mode (the CPU raises #UD)", hex_bytes(bytes)),
+            EffectKind::Invalid,
+            format!("(bad): the bytes {} do not decode to an instruction in this mode (the CPU raises #UD)", hex::bytes(bytes)),
         )
     }
 }
 
-/// Name of a register as the Intel formatter prints it (lowercase).
-fn rname(r: Register) -> String {
-    format!("{r:?}").to_ascii_lowercase()
+fn gpr(state: &CpuState, r: Register) -> Option<u64> {
+    register_value(state, r)
 }
 
-fn gpr(state: &MachineState, r: Register) -> Option<u64> {
-    state.register(r)
-}
-
-fn edx_eax(state: &MachineState) -> Option<u64> {
+fn edx_eax(state: &CpuState) -> Option<u64> {
     Some((gpr(state, Register::EDX)? << 32) | gpr(state, Register::EAX)?)
 }
 
 fn value_or_unknown(v: Option<u64>, what: &str) -> String {
     match v {
-        Some(v) => hex64(v),
+        Some(v) => hex::hex64(v),
         None => format!("{what} (not in the dump)"),
     }
 }
@@ -208,7 +276,7 @@ fn ip_mask(bitness: u32) -> u64 {
 /// Linear address of the instruction's explicit memory operand, or the registers it lacks.
 pub(crate) fn memory_operand_address(
     instr: &Instruction,
-    state: &MachineState,
+    state: &CpuState,
     bitness: u32,
 ) -> Result<u64, Vec<String>> {
     let mut missing = Vec::new();
@@ -233,7 +301,7 @@ pub(crate) fn memory_operand_address(
         addr_bits = r.size() as u32 * 8;
         match gpr(state, r) {
             Some(v) => ea = v,
-            None => missing.push(rname(r)),
+            None => missing.push(ser::register_name(r)),
         }
     } else if !instr.is_ip_rel_memory_operand() {
         for (r, scale) in [
@@ -246,7 +314,7 @@ pub(crate) fn memory_operand_address(
             addr_bits = addr_bits.min(r.size() as u32 * 8);
             match gpr(state, r) {
                 Some(v) => ea = ea.wrapping_add(v.wrapping_mul(scale)),
-                None => missing.push(rname(r)),
+                None => missing.push(ser::register_name(r)),
             }
         }
         if instr.memory_base() == Register::None && instr.memory_index() == Register::None {
@@ -267,7 +335,7 @@ pub(crate) fn memory_operand_address(
     let base = if seg == Register::None {
         Some(0)
     } else {
-        state.segment_base(seg, bitness)
+        segment_base(state, seg, bitness)
     };
     match base {
         Some(b) if missing.is_empty() => {
@@ -275,7 +343,7 @@ pub(crate) fn memory_operand_address(
         }
         Some(_) => Err(missing),
         None => {
-            missing.push(format!("{} base", rname(seg)));
+            missing.push(format!("{} base", ser::register_name(seg)));
             Err(missing)
         }
     }
@@ -283,15 +351,15 @@ pub(crate) fn memory_operand_address(
 
 fn address_text(r: &Result<u64, Vec<String>>) -> String {
     match r {
-        Ok(a) => hex64(*a),
+        Ok(a) => hex::hex64(*a),
         Err(m) => format!("an address needing {} (not in the dump)", m.join(", ")),
     }
 }
 
 /// Stack top linear address (SS base + RSP, masked to the mode's stack width).
-fn stack_address(state: &MachineState, bitness: u32) -> Option<u64> {
+fn stack_address(state: &CpuState, bitness: u32) -> Option<u64> {
     let sp = gpr(state, Register::RSP)? & ip_mask(bitness);
-    let base = state.segment_base(Register::SS, bitness)?;
+    let base = segment_base(state, Register::SS, bitness)?;
     Some(base.wrapping_add(sp))
 }
 
@@ -397,107 +465,65 @@ fn cpuid_leaf(leaf: u64) -> (Option<&'static str>, bool) {
     }
 }
 
-const CR0_BITS: &[(u32, &str)] = &[
-    (0, "PE"),
-    (1, "MP"),
-    (2, "EM"),
-    (3, "TS"),
-    (4, "ET"),
-    (5, "NE"),
-    (16, "WP"),
-    (18, "AM"),
-    (29, "NW"),
-    (30, "CD"),
-    (31, "PG"),
-];
-const CR3_BITS: &[(u32, &str)] = &[
-    (3, "PWT"),
-    (4, "PCD"),
-    (61, "LAM_U57"),
-    (62, "LAM_U48"),
-    (63, "NOFLUSH"),
-];
-const CR4_BITS: &[(u32, &str)] = &[
-    (0, "VME"),
-    (1, "PVI"),
-    (2, "TSD"),
-    (3, "DE"),
-    (4, "PSE"),
-    (5, "PAE"),
-    (6, "MCE"),
-    (7, "PGE"),
-    (8, "PCE"),
-    (9, "OSFXSR"),
-    (10, "OSXMMEXCPT"),
-    (11, "UMIP"),
-    (12, "LA57"),
-    (13, "VMXE"),
-    (14, "SMXE"),
-    (16, "FSGSBASE"),
-    (17, "PCIDE"),
-    (18, "OSXSAVE"),
-    (19, "KL"),
-    (20, "SMEP"),
-    (21, "SMAP"),
-    (22, "PKE"),
-    (23, "CET"),
-    (24, "PKS"),
-    (25, "UINTR"),
-    (28, "LAM_SUP"),
-];
-const DR6_BITS: &[(u32, &str)] = &[
-    (0, "B0"),
-    (1, "B1"),
-    (2, "B2"),
-    (3, "B3"),
-    (11, "BLD"),
-    (13, "BD"),
-    (14, "BS"),
-    (15, "BT"),
-    (16, "RTM"),
-];
-const DR7_BITS: &[(u32, &str)] = &[
-    (0, "L0"),
-    (1, "G0"),
-    (2, "L1"),
-    (3, "G1"),
-    (4, "L2"),
-    (5, "G2"),
-    (6, "L3"),
-    (7, "G3"),
-    (8, "LE"),
-    (9, "GE"),
-    (11, "RTM"),
-    (13, "GD"),
+/// CR3 flags (SDM Vol. 3A ch. 4: PWT/PCD, LAM_U57/LAM_U48, and bit 63, NOFLUSH with PCIDE=1).
+/// The other registers' bits come from the one table in kvmtriage-model (`data/bits.toml`).
+const CR3_BITS: &[BitDef] = &[
+    cr3_bit(3, "PWT", "page-level write-through"),
+    cr3_bit(4, "PCD", "page-level cache disable"),
+    cr3_bit(61, "LAM_U57", "LAM for user pointers, 57-bit"),
+    cr3_bit(62, "LAM_U48", "LAM for user pointers, 48-bit"),
+    cr3_bit(
+        63,
+        "NOFLUSH",
+        "do not flush PCID TLB entries (MOV to CR3 with PCIDE=1)",
+    ),
 ];
 
-fn named_bits(reg: Register) -> &'static [(u32, &'static str)] {
+const fn cr3_bit(bit: u8, name: &'static str, description: &'static str) -> BitDef {
+    BitDef {
+        bit,
+        width: 1,
+        name,
+        description,
+        source: "SDM Vol. 3A ch. 4 (CR3 formats, PCID, LAM)",
+    }
+}
+
+fn named_bits(reg: Register) -> &'static [BitDef] {
+    use kvmtriage_model::tables;
     match reg {
-        Register::CR0 => CR0_BITS,
+        Register::CR0 => tables::CR0,
         Register::CR3 => CR3_BITS,
-        Register::CR4 => CR4_BITS,
-        Register::DR6 => DR6_BITS,
-        Register::DR7 => DR7_BITS,
+        Register::CR4 => tables::CR4,
+        Register::DR6 => tables::DR6,
+        Register::DR7 => tables::DR7,
         _ => &[],
     }
 }
 
-/// Names of the bits in `mask`: named ones by name, others as `bit N`.
-fn bit_names(mask: u64, names: &[(u32, &str)]) -> Vec<String> {
-    (0..64)
-        .filter(|b| mask & (1u64 << b) != 0)
-        .map(|b| match names.iter().find(|(n, _)| *n == b) {
-            Some((_, name)) => (*name).to_string(),
-            None => format!("bit {b}"),
-        })
-        .collect()
+/// Names of the bits in `mask`, in bit order: a flag by its name, a multi-bit field (DR7 R/Wn,
+/// LENn) once by its name, other bits as `bit N`.
+fn bit_names(mask: u64, table: &[BitDef]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut last_field = None;
+    for b in (0..64u8).filter(|b| mask & (1u64 << b) != 0) {
+        match table.iter().position(|d| d.bit <= b && b - d.bit < d.width) {
+            Some(i) if last_field == Some(i) => {}
+            Some(i) => {
+                last_field = Some(i);
+                out.push(table[i].name.to_string());
+            }
+            None => out.push(format!("bit {b}")),
+        }
+    }
+    out
 }
 
-fn msr_access(direction: &'static str, index: Option<u32>, value: Option<u64>) -> MsrAccess {
+fn msr_access(direction: Direction, index: Option<u32>, value: Option<u64>) -> MsrAccess {
     let info = index.and_then(msr::lookup);
     MsrAccess {
         direction,
-        index: index.map(hex32),
+        index,
         name: info.map(|i| i.name),
         description: info.map(|i| i.description),
         source: info.map(|i| i.source),
@@ -516,31 +542,31 @@ fn msr_access(direction: &'static str, index: Option<u32>, value: Option<u64>) -
 }
 
 fn msr_label(access: &MsrAccess) -> String {
-    match (&access.index, access.name, access.description) {
-        (Some(idx), Some(name), Some(desc)) => format!("MSR {idx} ({name}: {desc})"),
+    match (access.index, access.name, access.description) {
+        (Some(idx), Some(name), Some(desc)) => format!("MSR {idx:#x} ({name}: {desc})"),
         (Some(idx), _, _) => match access.region {
-            Some(region) => format!("MSR {idx} (not in the catalogue; {region})"),
-            None => format!("MSR {idx} (not in the catalogue)"),
+            Some(region) => format!("MSR {idx:#x} (not in the catalogue; {region})"),
+            None => format!("MSR {idx:#x} (not in the catalogue)"),
         },
         (None, _, _) => "the MSR in ECX (not in the dump)".to_string(),
     }
 }
 
-fn describe_msr(instr: &Instruction, state: &MachineState, m: &str) -> Effect {
+fn describe_msr(instr: &Instruction, state: &CpuState, m: &str) -> Effect {
     let index = gpr(state, Register::ECX).map(|v| v as u32);
     if instr.mnemonic() == Mnemonic::Rdmsr {
-        let access = msr_access("read", index, None);
+        let access = msr_access(Direction::Read, index, None);
         let mut e = Effect::new(
-            "msr_read",
+            EffectKind::MsrRead,
             format!("{m}: reads {} into EDX:EAX", msr_label(&access)),
         );
         e.msr = Some(access);
         return e;
     }
     let value = edx_eax(state);
-    let access = msr_access("write", index, value);
+    let access = msr_access(Direction::Write, index, value);
     let what = match value {
-        Some(v) => hex64(v),
+        Some(v) => hex::hex64(v),
         None => {
             let missing: Vec<&str> = [("EDX", Register::EDX), ("EAX", Register::EAX)]
                 .iter()
@@ -551,7 +577,7 @@ fn describe_msr(instr: &Instruction, state: &MachineState, m: &str) -> Effect {
         }
     };
     let mut e = Effect::new(
-        "msr_write",
+        EffectKind::MsrWrite,
         format!("{m}: writes {what} to {}", msr_label(&access)),
     );
     e.msr = Some(access);
@@ -559,17 +585,17 @@ fn describe_msr(instr: &Instruction, state: &MachineState, m: &str) -> Effect {
 }
 
 /// Effect of an immediate-form RDMSR/WRMSRNS: the index is the immediate, the value a 64-bit register.
-pub fn describe_msr_imm(m: &crate::msrimm::MsrImm, state: &MachineState) -> Effect {
-    let reg = rname(m.register).to_ascii_uppercase();
+pub fn describe_msr_imm(m: &crate::msrimm::MsrImm, state: &CpuState) -> Effect {
+    let reg = ser::register_name_upper(m.register);
     if m.write {
         let value = gpr(state, m.register);
-        let access = msr_access("write", Some(m.index), value);
+        let access = msr_access(Direction::Write, Some(m.index), value);
         let what = match value {
-            Some(v) => hex64(v),
+            Some(v) => hex::hex64(v),
             None => format!("{reg} (not in the dump)"),
         };
         let mut e = Effect::new(
-            "msr_write",
+            EffectKind::MsrWrite,
             format!(
                 "wrmsrns (immediate form): writes {what} to {}",
                 msr_label(&access)
@@ -578,9 +604,9 @@ pub fn describe_msr_imm(m: &crate::msrimm::MsrImm, state: &MachineState) -> Effe
         e.msr = Some(access);
         e
     } else {
-        let access = msr_access("read", Some(m.index), None);
+        let access = msr_access(Direction::Read, Some(m.index), None);
         let mut e = Effect::new(
-            "msr_read",
+            EffectKind::MsrRead,
             format!(
                 "rdmsr (immediate form): reads {} into {reg}",
                 msr_label(&access)
@@ -591,7 +617,7 @@ pub fn describe_msr_imm(m: &crate::msrimm::MsrImm, state: &MachineState) -> Effe
     }
 }
 
-fn describe_port(instr: &Instruction, state: &MachineState, m: &str, bitness: u32) -> Effect {
+fn describe_port(instr: &Instruction, state: &CpuState, m: &str, bitness: u32) -> Effect {
     let mn = instr.mnemonic();
     let is_out = matches!(
         mn,
@@ -671,7 +697,7 @@ fn describe_port(instr: &Instruction, state: &MachineState, m: &str, bitness: u3
             String::new()
         };
         let mem_text = match &mem {
-            Ok(a) => format!("memory at {}", hex64(*a)),
+            Ok(a) => format!("memory at {}", hex::hex64(*a)),
             Err(_) => format!("memory at {}", address_text(&mem)),
         };
         if is_out {
@@ -686,23 +712,34 @@ fn describe_port(instr: &Instruction, state: &MachineState, m: &str, bitness: u3
             Some(v) => format!(
                 "{m}: writes {} ({bytes} from {}) to {port_text}",
                 hex_width(v, width),
-                rname(r).to_ascii_uppercase()
+                ser::register_name_upper(r)
             ),
             None => format!(
                 "{m}: writes {} (not in the dump) to {port_text}",
-                rname(r).to_ascii_uppercase()
+                ser::register_name_upper(r)
             ),
         }
     } else {
         let r = data_reg.unwrap_or(Register::AL);
         format!(
             "{m}: reads {bytes} from {port_text} into {}",
-            rname(r).to_ascii_uppercase()
+            ser::register_name_upper(r)
         )
     };
-    let mut e = Effect::new(if is_out { "port_out" } else { "port_in" }, summary);
+    let mut e = Effect::new(
+        if is_out {
+            EffectKind::PortOut
+        } else {
+            EffectKind::PortIn
+        },
+        summary,
+    );
     e.port = Some(PortAccess {
-        direction: if is_out { "out" } else { "in" },
+        direction: if is_out {
+            PortDirection::Out
+        } else {
+            PortDirection::In
+        },
         port,
         port_name: name,
         width,
@@ -712,27 +749,27 @@ fn describe_port(instr: &Instruction, state: &MachineState, m: &str, bitness: u3
     e
 }
 
-fn describe_cpuid(state: &MachineState) -> Effect {
+fn describe_cpuid(state: &CpuState) -> Effect {
     let leaf = gpr(state, Register::EAX);
     let subleaf = gpr(state, Register::ECX);
     let (name, uses_sub) = leaf.map_or((None, false), cpuid_leaf);
     let summary = match leaf {
         None => "cpuid: queries the leaf in EAX (not in the dump)".to_string(),
         Some(l) => {
-            let mut s = format!("cpuid: queries leaf {}", hex_min(l));
+            let mut s = format!("cpuid: queries leaf {}", hex::min(l));
             if let Some(n) = name {
                 s.push_str(&format!(" ({n})"));
             }
             if uses_sub {
                 match subleaf {
-                    Some(sl) => s.push_str(&format!(", subleaf {}", hex_min(sl))),
+                    Some(sl) => s.push_str(&format!(", subleaf {}", hex::min(sl))),
                     None => s.push_str(", subleaf in ECX (not in the dump)"),
                 }
             }
             s
         }
     };
-    let mut e = Effect::new("cpuid", summary);
+    let mut e = Effect::new(EffectKind::Cpuid, summary);
     e.cpuid = Some(CpuidQuery {
         leaf,
         subleaf,
@@ -743,28 +780,28 @@ fn describe_cpuid(state: &MachineState) -> Effect {
 }
 
 /// XCR0 consistency rules from SDM Vol. 1 §13.3 (XSETBV #GP conditions).
-fn xcr0_problems(v: u64) -> Vec<String> {
+fn xcr0_problems(v: u64) -> Vec<XcrProblem> {
     let mut p = Vec::new();
     if v & 1 == 0 {
-        p.push("bit 0 (x87) must be 1".to_string());
+        p.push(XcrProblem::X87Clear);
     }
     if v & 4 != 0 && v & 2 == 0 {
-        p.push("AVX (bit 2) requires SSE (bit 1)".to_string());
+        p.push(XcrProblem::AvxWithoutSse);
     }
     if (v >> 3) & 3 == 1 || (v >> 3) & 3 == 2 {
-        p.push("MPX bits 3 and 4 must be set together".to_string());
+        p.push(XcrProblem::MpxHalf);
     }
     let avx512 = (v >> 5) & 7;
     if avx512 != 0 && (avx512 != 7 || v & 4 == 0) {
-        p.push("AVX-512 bits 5-7 must be all set, and only with AVX (bit 2)".to_string());
+        p.push(XcrProblem::Avx512Partial);
     }
     if (v >> 17) & 3 == 1 || (v >> 17) & 3 == 2 {
-        p.push("AMX bits 17 and 18 must be set together".to_string());
+        p.push(XcrProblem::AmxHalf);
     }
     p
 }
 
-fn describe_xsetbv(state: &MachineState) -> Effect {
+fn describe_xsetbv(state: &CpuState) -> Effect {
     let index = gpr(state, Register::ECX);
     let value = edx_eax(state);
     let fields = match (index, value) {
@@ -778,8 +815,8 @@ fn describe_xsetbv(state: &MachineState) -> Effect {
                 problems = xcr0_problems(v);
             }
         }
-        Some(1) => problems.push("XCR1 (XINUSE) is read-only via XGETBV".to_string()),
-        Some(_) => problems.push("no such XCR".to_string()),
+        Some(1) => problems.push(XcrProblem::Xcr1ReadOnly),
+        Some(_) => problems.push(XcrProblem::NoSuchXcr),
         None => {}
     }
     let target = match index {
@@ -806,9 +843,10 @@ fn describe_xsetbv(state: &MachineState) -> Effect {
         ));
     }
     if !problems.is_empty() {
-        summary.push_str(&format!("; raises #GP: {}", problems.join("; ")));
+        let reasons: Vec<&str> = problems.iter().map(|p| p.as_str()).collect();
+        summary.push_str(&format!("; raises #GP: {}", reasons.join("; ")));
     }
-    let mut e = Effect::new("xsetbv", summary);
+    let mut e = Effect::new(EffectKind::Xsetbv, summary);
     e.xcr = Some(XcrWrite {
         index,
         value,
@@ -818,7 +856,7 @@ fn describe_xsetbv(state: &MachineState) -> Effect {
     e
 }
 
-fn describe_mov_system(instr: &Instruction, state: &MachineState, m: &str) -> Option<Effect> {
+fn describe_mov_system(instr: &Instruction, state: &CpuState, m: &str) -> Option<Effect> {
     let r0 = instr.op_register(0);
     let r1 = instr.op_register(1);
     let is_sys = |r: Register| r.is_cr() || r.is_dr();
@@ -831,17 +869,21 @@ fn describe_mov_system(instr: &Instruction, state: &MachineState, m: &str) -> Op
             return None;
         };
     let kind = match (sys.is_cr(), write) {
-        (true, true) => "cr_write",
-        (true, false) => "cr_read",
-        (false, true) => "dr_write",
-        (false, false) => "dr_read",
+        (true, true) => EffectKind::CrWrite,
+        (true, false) => EffectKind::CrRead,
+        (false, true) => EffectKind::DrWrite,
+        (false, false) => EffectKind::DrRead,
     };
-    let sys_name = rname(sys).to_ascii_uppercase();
-    let gp_name = rname(gp).to_ascii_uppercase();
-    let previous = state.register(sys);
+    let sys_name = ser::register_name_upper(sys);
+    let gp_name = ser::register_name_upper(gp);
+    let previous = register_value(state, sys);
     let mut access = SystemRegisterAccess {
-        register: sys_name.clone(),
-        direction: if write { "write" } else { "read" },
+        register: sys,
+        direction: if write {
+            Direction::Write
+        } else {
+            Direction::Read
+        },
         value: None,
         previous,
         bits_set: Vec::new(),
@@ -863,7 +905,7 @@ fn describe_mov_system(instr: &Instruction, state: &MachineState, m: &str) -> Op
                 if !access.bits_cleared.is_empty() {
                     parts.push(format!("clears {}", access.bits_cleared.join(" ")));
                 }
-                format!(" (dumped value {}: {})", hex64(p), parts.join("; "))
+                format!(" (dumped value {}: {})", hex::hex64(p), parts.join("; "))
             }
             (Some(_), None) => format!(" ({sys_name} not in the dump)"),
             (None, _) => String::new(),
@@ -871,7 +913,7 @@ fn describe_mov_system(instr: &Instruction, state: &MachineState, m: &str) -> Op
         match value {
             Some(v) => format!(
                 "{m}: writes {} from {gp_name} to {sys_name}{change}",
-                hex64(v)
+                hex::hex64(v)
             ),
             None => format!("{m}: writes {gp_name} (not in the dump) to {sys_name}"),
         }
@@ -880,7 +922,7 @@ fn describe_mov_system(instr: &Instruction, state: &MachineState, m: &str) -> Op
         match previous {
             Some(p) => format!(
                 "{m}: reads {sys_name} (dumped value {}) into {gp_name}",
-                hex64(p)
+                hex::hex64(p)
             ),
             None => format!("{m}: reads {sys_name} (not in the dump) into {gp_name}"),
         }
@@ -890,7 +932,7 @@ fn describe_mov_system(instr: &Instruction, state: &MachineState, m: &str) -> Op
     Some(e)
 }
 
-fn describe_table_load(instr: &Instruction, state: &MachineState, m: &str, bitness: u32) -> Effect {
+fn describe_table_load(instr: &Instruction, state: &CpuState, m: &str, bitness: u32) -> Effect {
     let addr = memory_operand_address(instr, state, bitness);
     let (reg, current) = if instr.mnemonic() == Mnemonic::Lgdt {
         ("GDTR", state.gdt)
@@ -901,13 +943,13 @@ fn describe_table_load(instr: &Instruction, state: &MachineState, m: &str, bitne
     let cur = match current {
         Some(t) => format!(
             "; dumped {reg}: base {}, limit 0x{:x}",
-            hex64(t.base),
+            hex::hex64(t.base),
             t.limit
         ),
         None => String::new(),
     };
     let mut e = Effect::new(
-        "descriptor_table_load",
+        EffectKind::DescriptorTableLoad,
         format!(
             "{m}: loads {reg} from the {size}-byte pseudo-descriptor at {}{cur}",
             address_text(&addr)
@@ -917,12 +959,7 @@ fn describe_table_load(instr: &Instruction, state: &MachineState, m: &str, bitne
     e
 }
 
-fn describe_segment_load(
-    instr: &Instruction,
-    state: &MachineState,
-    m: &str,
-    bitness: u32,
-) -> Effect {
+fn describe_segment_load(instr: &Instruction, state: &CpuState, m: &str, bitness: u32) -> Effect {
     let target = if instr.mnemonic() == Mnemonic::Ltr {
         "TR"
     } else {
@@ -956,12 +993,12 @@ fn describe_segment_load(
             address_text(&addr)
         )
     };
-    Effect::new("segment_load", summary)
+    Effect::new(EffectKind::SegmentLoad, summary)
 }
 
 /// The 16-bit name of a GPR (`EAX` -> `AX`, `R8D` -> `R8W`): LTR/LLDT use only the low word.
 fn word_register_name(r: Register) -> String {
-    let n = rname(r).to_ascii_uppercase();
+    let n = ser::register_name_upper(r);
     if n.len() == 3
         && (n.starts_with('E')
             || (n.starts_with('R') && !n[1..].starts_with(|c: char| c.is_ascii_digit())))
@@ -974,7 +1011,7 @@ fn word_register_name(r: Register) -> String {
     }
 }
 
-fn describe_far_branch(instr: &Instruction, state: &MachineState, m: &str, bitness: u32) -> Effect {
+fn describe_far_branch(instr: &Instruction, state: &CpuState, m: &str, bitness: u32) -> Effect {
     let is_call = instr.mnemonic() == Mnemonic::Call;
     let verb = if is_call { "calls" } else { "jumps to" };
     match instr.op_kind(0) {
@@ -986,10 +1023,10 @@ fn describe_far_branch(instr: &Instruction, state: &MachineState, m: &str, bitne
                 u64::from(instr.far_branch32())
             };
             Effect::new(
-                "far_branch",
+                EffectKind::FarBranch,
                 format!(
                     "{m} far: {verb} 0x{sel:04x}:{} ({})",
-                    hex_min(off),
+                    hex::min(off),
                     selector_text(sel)
                 ),
             )
@@ -1004,7 +1041,7 @@ fn describe_far_branch(instr: &Instruction, state: &MachineState, m: &str, bitne
                 _ => "far pointer",
             };
             let mut e = Effect::new(
-                "far_branch",
+                EffectKind::FarBranch,
                 format!(
                     "{m} far: {verb} the {ptr} far pointer stored at {} (target not in the dump)",
                     address_text(&addr)
@@ -1016,7 +1053,7 @@ fn describe_far_branch(instr: &Instruction, state: &MachineState, m: &str, bitne
     }
 }
 
-fn describe_interrupt(instr: &Instruction, state: &MachineState, m: &str, bitness: u32) -> Effect {
+fn describe_interrupt(instr: &Instruction, state: &CpuState, m: &str, bitness: u32) -> Effect {
     let vector: u8 = match instr.code() {
         Code::Int3 => 3,
         Code::Into => 4,
@@ -1053,7 +1090,7 @@ fn describe_interrupt(instr: &Instruction, state: &MachineState, m: &str, bitnes
     if let Some(idt) = state.idt {
         let entry = idt.base.wrapping_add(entry_size * u64::from(vector));
         let table = if real_mode { "IVT" } else { "IDT" };
-        summary.push_str(&format!("; {table} entry at {}", hex64(entry)));
+        summary.push_str(&format!("; {table} entry at {}", hex::hex64(entry)));
         let last = entry_size * u64::from(vector) + entry_size - 1;
         if last > u64::from(idt.limit) {
             summary.push_str(&format!(
@@ -1067,7 +1104,7 @@ fn describe_interrupt(instr: &Instruction, state: &MachineState, m: &str, bitnes
             ));
         }
     }
-    let mut e = Effect::new("software_interrupt", summary);
+    let mut e = Effect::new(EffectKind::SoftwareInterrupt, summary);
     e.vector = Some(vector);
     e
 }
@@ -1098,12 +1135,12 @@ fn describe_ud(instr: &Instruction, m: &str, bitness: u32) -> Effect {
             format!("{m}: raises #UD (vector 6) on purpose")
         }
     };
-    let mut e = Effect::new("undefined_opcode", summary);
+    let mut e = Effect::new(EffectKind::UndefinedOpcode, summary);
     e.vector = Some(6);
     e
 }
 
-fn describe_hypercall(instr: &Instruction, state: &MachineState, m: &str, bitness: u32) -> Effect {
+fn describe_hypercall(instr: &Instruction, state: &CpuState, m: &str, bitness: u32) -> Effect {
     let (nr_reg, args) = if bitness == 64 {
         (
             Register::RAX,
@@ -1117,12 +1154,12 @@ fn describe_hypercall(instr: &Instruction, state: &MachineState, m: &str, bitnes
     };
     let number = gpr(state, nr_reg);
     let name = number.and_then(kvm_hypercall_name);
-    let arguments: Vec<Option<String>> = args.iter().map(|r| gpr(state, *r).map(hex_min)).collect();
+    let arguments: Vec<Option<u64>> = args.iter().map(|r| gpr(state, *r)).collect();
     let arg_text: Vec<String> = args
         .iter()
         .map(|r| {
-            let v = gpr(state, *r).map_or_else(|| "?".to_string(), hex64);
-            format!("{}={v}", rname(*r).to_ascii_uppercase())
+            let v = gpr(state, *r).map_or_else(|| "?".to_string(), hex::hex64);
+            format!("{}={v}", ser::register_name_upper(*r))
         })
         .collect();
     let vendor = if instr.mnemonic() == Mnemonic::Vmmcall {
@@ -1134,12 +1171,12 @@ fn describe_hypercall(instr: &Instruction, state: &MachineState, m: &str, bitnes
         (Some(n), Some(nm)) => format!("{m}{vendor}: KVM hypercall {n} ({nm}) with {}", arg_text.join(", ")),
         (Some(n), None) => format!(
             "{m}{vendor}: hypercall number {} in {} is not a KVM_HC_* number (KVM returns -KVM_ENOSYS unless another interface, e.g. Hyper-V or Xen, is enabled)",
-            hex_min(n),
-            rname(nr_reg).to_ascii_uppercase()
+            hex::min(n),
+            ser::register_name_upper(nr_reg)
         ),
-        (None, _) => format!("{m}{vendor}: hypercall; the number in {} is not in the dump", rname(nr_reg).to_ascii_uppercase()),
+        (None, _) => format!("{m}{vendor}: hypercall; the number in {} is not in the dump", ser::register_name_upper(nr_reg)),
     };
-    let mut e = Effect::new("hypercall", summary);
+    let mut e = Effect::new(EffectKind::Hypercall, summary);
     e.hypercall = Some(Hypercall {
         number,
         name,
@@ -1148,14 +1185,14 @@ fn describe_hypercall(instr: &Instruction, state: &MachineState, m: &str, bitnes
     e
 }
 
-fn describe_xsave(instr: &Instruction, state: &MachineState, m: &str, bitness: u32) -> Effect {
+fn describe_xsave(instr: &Instruction, state: &CpuState, m: &str, bitness: u32) -> Effect {
     let restore = matches!(
         instr.mnemonic(),
         Mnemonic::Xrstor | Mnemonic::Xrstor64 | Mnemonic::Xrstors | Mnemonic::Xrstors64
     );
     let addr = memory_operand_address(instr, state, bitness);
     let mask = match edx_eax(state) {
-        Some(v) => format!("EDX:EAX={}", hex64(v)),
+        Some(v) => format!("EDX:EAX={}", hex::hex64(v)),
         None => "EDX:EAX (not in the dump)".to_string(),
     };
     let supervisor = matches!(
@@ -1183,35 +1220,41 @@ fn describe_xsave(instr: &Instruction, state: &MachineState, m: &str, bitness: u
             summary.push_str(" (not 64-byte aligned: #GP)");
         }
     }
-    let mut e = Effect::new(if restore { "xrstor" } else { "xsave" }, summary);
+    let mut e = Effect::new(
+        if restore {
+            EffectKind::Xrstor
+        } else {
+            EffectKind::Xsave
+        },
+        summary,
+    );
     e.memory_address = addr.ok();
     e
 }
 
-fn describe_generic(instr: &Instruction, state: &MachineState, m: &str, bitness: u32) -> Effect {
-    let mut factory = InstructionInfoFactory::new();
-    let info = factory.info(instr);
+fn describe_generic(instr: &Instruction, state: &CpuState, m: &str, bitness: u32) -> Effect {
+    // The per-thread factory: building one allocates, and describe_effect runs once per dump.
+    let used_memory = FACTORY.with(|f| f.borrow_mut().info(instr).used_memory().to_vec());
     let next_ip = instr.next_ip();
     let mut parts = Vec::new();
-    for mem in info.used_memory() {
+    for mem in used_memory {
         let size = mem.memory_size().size();
-        let verb = match access_name(mem.access()) {
-            "read" | "cond_read" => "reads",
-            "write" | "cond_write" => "writes",
-            "read_write" | "read_cond_write" => "reads and writes",
-            _ => continue,
+        let access = Access::from(mem.access());
+        let verb = match (access.reads(), access.writes()) {
+            (true, true) => "reads and writes",
+            (true, false) => "reads",
+            (false, true) => "writes",
+            (false, false) => continue,
         };
         let missing: Vec<String> = [mem.segment(), mem.base(), mem.index()]
             .into_iter()
             .filter(|r| {
-                *r != Register::None && register_for_address(state, *r, bitness, next_ip).is_none()
+                *r != Register::None && address_register(state, *r, bitness, next_ip).is_none()
             })
-            .map(rname)
+            .map(ser::register_name)
             .collect();
         let addr = if missing.is_empty() {
-            mem.virtual_address(0, |r, _, _| {
-                register_for_address(state, r, bitness, next_ip)
-            })
+            mem.virtual_address(0, |r, _, _| address_register(state, r, bitness, next_ip))
         } else {
             None
         };
@@ -1223,7 +1266,7 @@ fn describe_generic(instr: &Instruction, state: &MachineState, m: &str, bitness:
             format!("{size} bytes")
         };
         parts.push(match addr {
-            Some(a) => format!("{verb} {what} at {}", hex64(a)),
+            Some(a) => format!("{verb} {what} at {}", hex::hex64(a)),
             None => format!(
                 "{verb} {what} at an address needing {} (not in the dump)",
                 missing.join(", ")
@@ -1235,14 +1278,14 @@ fn describe_generic(instr: &Instruction, state: &MachineState, m: &str, bitness:
     } else {
         format!("{m}: {}", parts.join("; "))
     };
-    Effect::new("other", summary)
+    Effect::new(EffectKind::Other, summary)
 }
 
 /// Describes what `instr` does with the dumped register values (`state` holds values *before* it).
-pub fn describe_effect(instr: &Instruction, state: &MachineState, bitness: u32) -> Effect {
+pub fn describe_effect(instr: &Instruction, state: &CpuState, bitness: u32) -> Effect {
     if instr.is_invalid() {
         return Effect::new(
-            "invalid",
+            EffectKind::Invalid,
             "(bad): not a valid instruction in this mode (the CPU raises #UD)".to_string(),
         );
     }
@@ -1251,7 +1294,7 @@ pub fn describe_effect(instr: &Instruction, state: &MachineState, bitness: u32) 
     match instr.mnemonic() {
         Mnemonic::Wrmsr | Mnemonic::Rdmsr | Mnemonic::Wrmsrns => describe_msr(instr, state, m),
         Mnemonic::Wrmsrlist | Mnemonic::Rdmsrlist => Effect::new(
-            if instr.mnemonic() == Mnemonic::Wrmsrlist { "msr_write" } else { "msr_read" },
+            if instr.mnemonic() == Mnemonic::Wrmsrlist { EffectKind::MsrWrite } else { EffectKind::MsrRead },
             format!("{m}: accesses the MSRs listed in the table at RSI (values at RDI) selected by the bitmap in RCX"),
         ),
         Mnemonic::In | Mnemonic::Out | Mnemonic::Insb | Mnemonic::Insw | Mnemonic::Insd | Mnemonic::Outsb | Mnemonic::Outsw | Mnemonic::Outsd => {
@@ -1275,7 +1318,7 @@ pub fn describe_effect(instr: &Instruction, state: &MachineState, bitness: u32) 
             let stack = stack_address(state, bitness);
             let release = if instr.op_count() > 0 { format!(", then releases {} bytes", instr.immediate(0)) } else { String::new() };
             let mut e = Effect::new(
-                "far_return",
+                EffectKind::FarReturn,
                 format!("{m}: pops the return offset and CS from the stack at {}{release}", value_or_unknown(stack, "SS:RSP")),
             );
             e.memory_address = stack;
@@ -1289,7 +1332,7 @@ pub fn describe_effect(instr: &Instruction, state: &MachineState, bitness: u32) 
                 _ => "IP, CS and FLAGS",
             };
             let mut e = Effect::new(
-                "interrupt_return",
+                EffectKind::InterruptReturn,
                 format!("{m}: pops {what} from the stack at {}", value_or_unknown(stack, "SS:RSP")),
             );
             e.memory_address = stack;
@@ -1303,13 +1346,13 @@ pub fn describe_effect(instr: &Instruction, state: &MachineState, bitness: u32) 
                 Some(_) => " (RFLAGS.IF=0: only NMI, SMI or INIT can wake it)",
                 None => "",
             };
-            Effect::new("halt", format!("{m}: halts the vCPU until the next interrupt{iflag}"))
+            Effect::new(EffectKind::Halt, format!("{m}: halts the vCPU until the next interrupt{iflag}"))
         }
         Mnemonic::Vmcall | Mnemonic::Vmmcall => describe_hypercall(instr, state, m, bitness),
-        Mnemonic::Rsm => Effect::new("smm_return", format!("{m}: returns from system-management mode (#UD outside SMM)")),
+        Mnemonic::Rsm => Effect::new(EffectKind::SmmReturn, format!("{m}: returns from system-management mode (#UD outside SMM)")),
         Mnemonic::Invlpg => {
             let addr = memory_operand_address(instr, state, bitness);
-            let mut e = Effect::new("tlb_invalidate", format!("{m}: invalidates TLB entries for linear address {}", address_text(&addr)));
+            let mut e = Effect::new(EffectKind::TlbInvalidate, format!("{m}: invalidates TLB entries for linear address {}", address_text(&addr)));
             e.memory_address = addr.ok();
             e
         }
@@ -1331,7 +1374,7 @@ pub fn describe_effect(instr: &Instruction, state: &MachineState, bitness: u32) 
 
 /// Decodes the first instruction of `bytes` at `ip` and describes it; `None` if no bytes.
 /// A convenience for callers that hold only the instruction bytes.
-pub fn describe_bytes(bytes: &[u8], bitness: u32, ip: u64, state: &MachineState) -> Option<Effect> {
+pub fn describe_bytes(bytes: &[u8], bitness: u32, ip: u64, state: &CpuState) -> Option<Effect> {
     if bytes.is_empty() || !matches!(bitness, 16 | 32 | 64) {
         return None;
     }

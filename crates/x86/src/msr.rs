@@ -4,9 +4,10 @@
 //! Linux `arch/x86/include/asm/msr-index.h`, KVM `Documentation/virt/kvm/x86/msr.rst`, Hyper-V TLFS);
 //! `build.rs` turns it into the sorted static tables included below, searched with binary search.
 
-use serde::Serialize;
+use std::fmt;
 
-use crate::hex::{hex32, hex_min};
+use kvmtriage_model::hex;
+use serde::{Serialize, Serializer};
 
 /// One field of an MSR layout as generated from the data file.
 pub(crate) struct RawField {
@@ -74,7 +75,7 @@ impl Serialize for MsrInfo {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let mut s = serializer.serialize_struct("MsrInfo", 6)?;
-        s.serialize_field("index", &hex32(self.index))?;
+        s.serialize_field("index", &hex::Hex(u64::from(self.index)))?;
         s.serialize_field("name", self.name)?;
         s.serialize_field("description", self.description)?;
         s.serialize_field("source", self.source)?;
@@ -89,10 +90,10 @@ impl Serialize for MsrInfo {
 pub struct Field {
     /// Field name (SDM mnemonic where there is one), e.g. `LME`.
     pub name: &'static str,
-    /// Bit range, `"hi:lo"` or a single bit number.
-    pub bits: String,
+    /// Bit range; JSON and `Display`: `"hi:lo"`, or the bit number for one bit.
+    pub bits: BitRange,
     /// Field value: shifted down to bit 0, except address fields which keep their position.
-    #[serde(serialize_with = "crate::hex::ser_hex_min")]
+    #[serde(serialize_with = "hex::u64")]
     pub value: u64,
     /// Name of the value for enumerated fields (e.g. `"WB (write back)"`), `reserved (n)` if unnamed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -105,9 +106,39 @@ impl Field {
     /// `NAME=value` with the meaning in parentheses, for one-line reports.
     pub fn short(&self) -> String {
         match &self.meaning {
-            Some(m) => format!("{}={} ({m})", self.name, hex_min(self.value)),
-            None => format!("{}={}", self.name, hex_min(self.value)),
+            Some(m) => format!("{}={} ({m})", self.name, hex::min(self.value)),
+            None => format!("{}={}", self.name, hex::min(self.value)),
         }
+    }
+}
+
+/// The bits a field occupies, `hi` ≥ `lo` (both 0–63).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BitRange {
+    pub hi: u8,
+    pub lo: u8,
+}
+
+impl BitRange {
+    /// Width in bits.
+    pub fn width(self) -> u32 {
+        u32::from(self.hi - self.lo) + 1
+    }
+}
+
+impl fmt::Display for BitRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.hi == self.lo {
+            write!(f, "{}", self.lo)
+        } else {
+            write!(f, "{}:{}", self.hi, self.lo)
+        }
+    }
+}
+
+impl Serialize for BitRange {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -266,10 +297,10 @@ fn decode_field(f: &RawField, value: u64) -> Field {
     };
     Field {
         name: f.name,
-        bits: if f.hi == f.lo {
-            f.lo.to_string()
-        } else {
-            format!("{}:{}", f.hi, f.lo)
+        // build.rs checks hi >= lo and hi < 64.
+        bits: BitRange {
+            hi: f.hi as u8,
+            lo: f.lo as u8,
         },
         value: if f.address { shifted << f.lo } else { shifted },
         meaning,

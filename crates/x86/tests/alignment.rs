@@ -1,6 +1,9 @@
 //! Alignment recovery on hand-made windows (the generated ones are in differential.rs).
 
-use kvmtriage_x86::{analyze_code, CodeAnalysis, CodeInput, CodeOptions, MachineState};
+mod common;
+
+use kvmtriage_model::CpuState;
+use kvmtriage_x86::{analyze_code, CodeAnalysis, CodeInput, CodeOptions, EffectKind};
 
 fn run(bytes: &[Option<u8>], marker: usize, bitness: u32) -> CodeAnalysis {
     let input = CodeInput {
@@ -10,7 +13,7 @@ fn run(bytes: &[Option<u8>], marker: usize, bitness: u32) -> CodeAnalysis {
         rip: 0x1000,
         cs_base: 0,
     };
-    analyze_code(&input, &MachineState::default(), &CodeOptions::default())
+    analyze_code(&input, &CpuState::default(), &CodeOptions::default())
 }
 
 fn k(b: &[u8]) -> Vec<Option<u8>> {
@@ -76,14 +79,14 @@ fn no_start_lands_bytes_flagged_uncertain() {
     let a = run(&k(&[0x0f, 0x30, 0xc0]), 1, 32);
     assert!(!a.alignment.synced);
     assert!(a.listing[0].uncertain);
-    assert_eq!(a.listing[0].bytes, "0f");
+    assert_eq!(a.listing[0].bytes, [0x0f]);
     let f = a.fault.expect("fault");
     assert_eq!(
-        (f.bytes.as_str(), f.mnemonic.as_str(), f.synced),
-        ("30 c0", "xor", false)
+        (f.bytes.as_slice(), f.mnemonic.as_str(), f.synced),
+        (&[0x30, 0xc0][..], "xor", false)
     );
     assert!(
-        a.notes.iter().any(|n| n.contains("uncertain")),
+        a.notes.iter().any(|n| n.to_string().contains("uncertain")),
         "{:?}",
         a.notes
     );
@@ -108,12 +111,16 @@ fn unreadable_bytes_bound_the_range() {
     );
     assert_eq!(a.fault.as_ref().map(|f| f.mnemonic.as_str()), Some("wrmsr"));
     assert!(
-        a.notes.iter().any(|n| n.contains("?? at offset 6")),
+        a.notes
+            .iter()
+            .any(|n| n.to_string().contains("?? at offset 6")),
         "{:?}",
         a.notes
     );
     assert!(
-        a.notes.iter().any(|n| n.contains("before offset 1")),
+        a.notes
+            .iter()
+            .any(|n| n.to_string().contains("before offset 1")),
         "{:?}",
         a.notes
     );
@@ -123,13 +130,13 @@ fn unreadable_bytes_bound_the_range() {
 fn marker_on_unreadable_byte_or_truncated_instruction() {
     let a = run(&[Some(0x90), None, None], 1, 64);
     assert!(a.fault.is_none());
-    assert!(a.notes[0].contains("marker is ??"));
+    assert!(a.notes[0].to_string().contains("marker is ??"));
     // 0f alone at the end of the window: truncated.
     let a = run(&k(&[0x90, 0x0f]), 1, 64);
     let f = a.fault.expect("fault");
     assert!(!f.valid);
     assert_eq!(f.mnemonic, "(bad)");
-    assert_eq!(f.effect.kind, "truncated");
+    assert_eq!(f.effect.kind, EffectKind::Truncated);
     assert_eq!(
         f.effect.summary,
         "(truncated): the instruction starting with 0f runs past the readable bytes of the code window, so it cannot be decoded"
@@ -137,7 +144,7 @@ fn marker_on_unreadable_byte_or_truncated_instruction() {
     assert!(
         a.notes
             .iter()
-            .any(|n| n.contains("runs past the readable bytes")),
+            .any(|n| n.to_string().contains("runs past the readable bytes")),
         "{:?}",
         a.notes
     );
@@ -151,19 +158,26 @@ fn unreadable_marker_still_lists_the_code_that_led_there() {
     let a = run(&bytes, 5, 32);
     assert!(a.fault.is_none());
     assert!(a.alignment.synced);
-    let lines: Vec<(u64, &str, &str, bool)> = a
+    let lines: Vec<(u64, String, &str, bool)> = a
         .listing
         .iter()
-        .map(|l| (l.address, l.bytes.as_str(), l.text.as_str(), l.is_fault))
+        .map(|l| {
+            (
+                l.address,
+                common::line_bytes(l),
+                l.text.as_str(),
+                l.is_fault,
+            )
+        })
         .collect();
     assert_eq!(
         lines,
         vec![
-            (0xffb, "cc", "int3", false),
-            (0xffc, "89 d8", "mov eax,ebx", false),
-            (0xffe, "90", "nop", false),
-            (0xfff, "90", "nop", false),
-            (0x1000, "??", "(unreadable)", true),
+            (0xffb, "cc".to_string(), "int3", false),
+            (0xffc, "89 d8".to_string(), "mov eax,ebx", false),
+            (0xffe, "90".to_string(), "nop", false),
+            (0xfff, "90".to_string(), "nop", false),
+            (0x1000, "??".to_string(), "(unreadable)", true),
         ]
     );
     // Nothing readable at all: only the marker line.
@@ -186,7 +200,7 @@ fn real_mode_addresses_include_cs_base() {
         rip: 0x7c20,
         cs_base: 0x9_0000,
     };
-    let a = analyze_code(&input, &MachineState::default(), &CodeOptions::default());
+    let a = analyze_code(&input, &CpuState::default(), &CodeOptions::default());
     let f = a.fault.expect("fault");
     assert_eq!(f.address, 0x9_7c20);
     assert_eq!(f.mnemonic, "retf");
@@ -198,7 +212,7 @@ fn real_mode_addresses_include_cs_base() {
 fn bad_input_is_reported_not_panicking() {
     let a = run(&k(&[0x90]), 5, 64);
     assert!(a.fault.is_none());
-    assert!(a.notes[0].contains("outside"));
+    assert!(a.notes[0].to_string().contains("outside"));
     let a = run(&k(&[0x90]), 0, 8);
-    assert!(a.notes[0].contains("unsupported bitness 8"));
+    assert!(a.notes[0].to_string().contains("unsupported bitness 8"));
 }

@@ -17,9 +17,8 @@
 use std::path::Path;
 
 use iced_x86::{Decoder, DecoderOptions};
-use kvmtriage_x86::{
-    analyze_code, known_bytes, CodeAnalysis, CodeInput, CodeOptions, MachineState,
-};
+use kvmtriage_model::CpuState;
+use kvmtriage_x86::{analyze_code, known_bytes, CodeAnalysis, CodeInput, CodeOptions};
 use object::{Object, ObjectSection, ObjectSymbol, SymbolKind};
 
 /// Bytes QEMU shows before RIP.
@@ -128,7 +127,7 @@ fn analyze(window: &[u8], marker: usize) -> CodeAnalysis {
         rip: 0xffff_ffff_8100_0000 + marker as u64,
         cs_base: 0,
     };
-    analyze_code(&input, &MachineState::default(), &CodeOptions::default())
+    analyze_code(&input, &CpuState::default(), &CodeOptions::default())
 }
 
 /// Samples windows whose 20 bytes before the fault lie inside one function.

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use iced_x86::{Decoder, DecoderOptions};
-use kvmtriage_x86::{analyze_code, CodeInput, CodeOptions, MachineState};
+use kvmtriage_model::CpuState;
+use kvmtriage_x86::{analyze_code, CodeInput, CodeOptions};
 
 /// Minimum agreement (fraction of compared windows) for the generated set.
 /// The known disagreement classes (docs/disasm-differential.md) add up to about 0.35%.
@@ -293,8 +294,8 @@ fn analyze(w: &Window, bitness: u32) -> Option<(String, String)> {
         rip: 0x1000 + w.marker as u64,
         cs_base: 0,
     };
-    let a = analyze_code(&input, &MachineState::default(), &CodeOptions::default());
-    a.fault.map(|f| (f.bytes, f.mnemonic))
+    let a = analyze_code(&input, &CpuState::default(), &CodeOptions::default());
+    a.fault.map(|f| (to_hex(&f.bytes), f.mnemonic))
 }
 
 fn to_hex(b: &[u8]) -> String {
@@ -597,7 +598,7 @@ fn generated_windows_agree_with_objdump() {
                 rip: 0x10_0000 + c.marker as u64,
                 cs_base: 0,
             };
-            let a = analyze_code(&input, &MachineState::default(), &CodeOptions::default());
+            let a = analyze_code(&input, &CpuState::default(), &CodeOptions::default());
             let f = a.fault.unwrap_or_else(|| {
                 panic!(
                     "no fault instruction: {:02x?} marker {} notes {:?}",
@@ -649,7 +650,7 @@ fn generated_windows_agree_with_objdump() {
                     recovered += 1;
                 }
             }
-            ours.push((f.bytes, f.mnemonic));
+            ours.push((to_hex(&f.bytes), f.mnemonic));
         }
         if !have_objdump {
             continue;

@@ -1,40 +1,34 @@
 //! One test per semantic describer, with exact expected one-liners.
 
-use kvmtriage_x86::{describe_bytes, Effect, MachineState, Segment, TableRegister};
+mod common;
 
-fn effect(bytes: &[u8], bitness: u32, state: &MachineState) -> Effect {
+use common::{cpu, set_seg, table};
+use kvmtriage_model::{CpuState, Gpr, SegName};
+use kvmtriage_x86::{describe_bytes, Effect, EffectKind};
+
+fn effect(bytes: &[u8], bitness: u32, state: &CpuState) -> Effect {
     describe_bytes(bytes, bitness, 0x1000, state).expect("effect")
 }
 
-fn s64() -> MachineState {
-    MachineState {
-        rax: Some(0x7213cc9),
-        rbx: Some(0x1111),
-        rcx: Some(0x838),
-        rdx: Some(0),
-        rsi: Some(0x2222),
-        rdi: Some(0x3000),
-        rsp: Some(0x7ff0),
-        rflags: Some(0x246),
-        ss: Some(Segment {
-            selector: 0x18,
-            base: 0,
-        }),
-        ds: Some(Segment {
-            selector: 0,
-            base: 0,
-        }),
-        es: Some(Segment {
-            selector: 0,
-            base: 0,
-        }),
-        gs: Some(Segment {
-            selector: 0,
-            base: 0xffff_9f30_ffcc_0000,
-        }),
-        cr0: Some(0x8005_0033),
-        cr4: Some(0x6e0),
-        dr: [
+fn s64() -> CpuState {
+    {
+        let mut c = cpu(&[
+            (Gpr::Rax, 0x7213cc9),
+            (Gpr::Rbx, 0x1111),
+            (Gpr::Rcx, 0x838),
+            (Gpr::Rdx, 0),
+            (Gpr::Rsi, 0x2222),
+            (Gpr::Rdi, 0x3000),
+            (Gpr::Rsp, 0x7ff0),
+        ]);
+        c.rflags = Some(0x246);
+        set_seg(&mut c, SegName::Ss, 0x18, 0);
+        set_seg(&mut c, SegName::Ds, 0, 0);
+        set_seg(&mut c, SegName::Es, 0, 0);
+        set_seg(&mut c, SegName::Gs, 0, 0xffff_9f30_ffcc_0000);
+        c.cr0 = Some(0x8005_0033);
+        c.cr4 = Some(0x6e0);
+        c.dr = [
             Some(0),
             Some(0),
             Some(0),
@@ -43,33 +37,23 @@ fn s64() -> MachineState {
             None,
             Some(0xffff_0ff0),
             Some(0x400),
-        ],
-        idt: Some(TableRegister {
-            base: 0xffff_fe00_0000_0000,
-            limit: 0xfff,
-        }),
-        gdt: Some(TableRegister {
-            base: 0xffff_fe00_0008_5000,
-            limit: 0x7f,
-        }),
-        ..Default::default()
+        ];
+        c.idt = table(0xffff_fe00_0000_0000, 0xfff);
+        c.gdt = table(0xffff_fe00_0008_5000, 0x7f);
+        c
     }
 }
 
 #[test]
 fn wrmsr_x2apic_tmict() {
     let e = effect(&[0x0f, 0x30], 64, &s64());
-    assert_eq!(e.kind, "msr_write");
+    assert_eq!(e.kind, EffectKind::MsrWrite);
     assert_eq!(e.summary, "wrmsr: writes 0x0000000007213cc9 to MSR 0x838 (IA32_X2APIC_INIT_COUNT: x2APIC timer initial count)");
 }
 
 #[test]
 fn wrmsr_mce_bank_with_unknown_edx() {
-    let st = MachineState {
-        rcx: Some(0x404),
-        rax: Some(0xffff_fffe),
-        ..Default::default()
-    };
+    let st = cpu(&[(Gpr::Rcx, 0x404), (Gpr::Rax, 0xffff_fffe)]);
     let e = effect(&[0x0f, 0x30], 64, &st);
     assert_eq!(
         e.summary,
@@ -80,20 +64,12 @@ fn wrmsr_mce_bank_with_unknown_edx() {
 
 #[test]
 fn rdmsr_and_unknown_msr() {
-    let st = MachineState {
-        rcx: Some(0xc000_0080),
-        ..Default::default()
-    };
+    let st = cpu(&[(Gpr::Rcx, 0xc000_0080)]);
     assert_eq!(
         effect(&[0x0f, 0x32], 64, &st).summary,
         "rdmsr: reads MSR 0xc0000080 (IA32_EFER: Extended feature enables (SYSCALL, long mode, NX, SVM)) into EDX:EAX"
     );
-    let st = MachineState {
-        rcx: Some(0x8ff),
-        rax: Some(1),
-        rdx: Some(0),
-        ..Default::default()
-    };
+    let st = cpu(&[(Gpr::Rcx, 0x8ff), (Gpr::Rax, 1), (Gpr::Rdx, 0)]);
     assert_eq!(
         effect(&[0x0f, 0x30], 64, &st).summary,
         "wrmsr: writes 0x0000000000000001 to MSR 0x8ff (not in the catalogue; x2APIC register (0x800-0x8ff))"
@@ -109,23 +85,15 @@ fn wrmsrns() {
 
 #[test]
 fn port_out_dx_al_com1() {
-    let st = MachineState {
-        rax: Some(0x41),
-        rdx: Some(0x3f8),
-        ..Default::default()
-    };
+    let st = cpu(&[(Gpr::Rax, 0x41), (Gpr::Rdx, 0x3f8)]);
     let e = effect(&[0xee], 32, &st);
-    assert_eq!(e.kind, "port_out");
+    assert_eq!(e.kind, EffectKind::PortOut);
     assert_eq!(e.summary, "out: writes 0x41 (1 byte from AL) to I/O port 0x3f8 (COM1 data (THR/RBR, or DLL when DLAB=1))");
 }
 
 #[test]
 fn port_out_imm8_and_in_dx_eax() {
-    let st = MachineState {
-        rax: Some(0x8000_0000),
-        rdx: Some(0xcfc),
-        ..Default::default()
-    };
+    let st = cpu(&[(Gpr::Rax, 0x8000_0000), (Gpr::Rdx, 0xcfc)]);
     assert_eq!(effect(&[0xe6, 0xe9], 16, &st).summary, "out: writes 0x00 (1 byte from AL) to I/O port 0xe9 (QEMU/Bochs debug console (isa-debugcon default port, 'port e9 hack'))");
     assert_eq!(
         effect(&[0xed], 32, &st).summary,
@@ -136,15 +104,10 @@ fn port_out_imm8_and_in_dx_eax() {
 
 #[test]
 fn rep_outsb() {
-    let st = MachineState {
-        rsi: Some(0x7c00),
-        rcx: Some(5),
-        rdx: Some(0x402),
-        ds: Some(Segment {
-            selector: 0,
-            base: 0,
-        }),
-        ..Default::default()
+    let st = {
+        let mut c = cpu(&[(Gpr::Rsi, 0x7c00), (Gpr::Rcx, 5), (Gpr::Rdx, 0x402)]);
+        set_seg(&mut c, SegName::Ds, 0, 0);
+        c
     };
     assert_eq!(
         effect(&[0xf3, 0x6e], 16, &st).summary,
@@ -155,15 +118,14 @@ fn rep_outsb() {
 #[test]
 fn rep_insw_count_follows_address_size() {
     // 67 f3 6d in 16-bit code: rep insw with a 32-bit address size, so ECX counts and EDI addresses.
-    let st = MachineState {
-        rcx: Some(0x1_0002),
-        rdi: Some(0x2_0000),
-        rdx: Some(0x1f0),
-        es: Some(Segment {
-            selector: 0,
-            base: 0,
-        }),
-        ..Default::default()
+    let st = {
+        let mut c = cpu(&[
+            (Gpr::Rcx, 0x1_0002),
+            (Gpr::Rdi, 0x2_0000),
+            (Gpr::Rdx, 0x1f0),
+        ]);
+        set_seg(&mut c, SegName::Es, 0, 0);
+        c
     };
     assert_eq!(
         effect(&[0x67, 0xf3, 0x6d], 16, &st).summary,
@@ -173,20 +135,12 @@ fn rep_insw_count_follows_address_size() {
 
 #[test]
 fn cpuid_leaf_and_subleaf() {
-    let st = MachineState {
-        rax: Some(7),
-        rcx: Some(0),
-        ..Default::default()
-    };
+    let st = cpu(&[(Gpr::Rax, 7), (Gpr::Rcx, 0)]);
     assert_eq!(
         effect(&[0x0f, 0xa2], 64, &st).summary,
         "cpuid: queries leaf 0x7 (structured extended feature flags), subleaf 0x0"
     );
-    let st = MachineState {
-        rax: Some(0x4000_0000),
-        rcx: Some(3),
-        ..Default::default()
-    };
+    let st = cpu(&[(Gpr::Rax, 0x4000_0000), (Gpr::Rcx, 3)]);
     assert_eq!(
         effect(&[0x0f, 0xa2], 64, &st).summary,
         "cpuid: queries leaf 0x40000000 (hypervisor vendor (KVMKVMKVM, Microsoft Hv, ...) and maximum hypervisor leaf)"
@@ -195,22 +149,12 @@ fn cpuid_leaf_and_subleaf() {
 
 #[test]
 fn xsetbv_valid_and_invalid() {
-    let st = MachineState {
-        rcx: Some(0),
-        rax: Some(7),
-        rdx: Some(0),
-        ..Default::default()
-    };
+    let st = cpu(&[(Gpr::Rcx, 0), (Gpr::Rax, 7), (Gpr::Rdx, 0)]);
     assert_eq!(
         effect(&[0x0f, 0x01, 0xd1], 64, &st).summary,
         "xsetbv: writes 0x0000000000000007 to XCR0 (X87, SSE, AVX)"
     );
-    let st = MachineState {
-        rcx: Some(0),
-        rax: Some(4),
-        rdx: Some(0),
-        ..Default::default()
-    };
+    let st = cpu(&[(Gpr::Rcx, 0), (Gpr::Rax, 4), (Gpr::Rdx, 0)]);
     assert_eq!(
         effect(&[0x0f, 0x01, 0xd1], 64, &st).summary,
         "xsetbv: writes 0x0000000000000004 to XCR0 (AVX); raises #GP: bit 0 (x87) must be 1; AVX (bit 2) requires SSE (bit 1)"
@@ -221,7 +165,7 @@ fn xsetbv_valid_and_invalid() {
 fn mov_to_cr0_and_from_cr3() {
     // mov cr0,rax with RAX = CR0 without WP, plus CD.
     let mut st = s64();
-    st.rax = Some(0xc004_0033);
+    st.set_gpr(Gpr::Rax, 0xc004_0033);
     assert_eq!(
         effect(&[0x0f, 0x22, 0xc0], 64, &st).summary,
         "mov: writes 0x00000000c0040033 from RAX to CR0 (dumped value 0x0000000080050033: sets CD; clears WP)"
@@ -236,7 +180,7 @@ fn mov_to_cr0_and_from_cr3() {
 #[test]
 fn mov_to_dr7() {
     let mut st = s64();
-    st.rax = Some(0x401);
+    st.set_gpr(Gpr::Rax, 0x401);
     assert_eq!(
         effect(&[0x0f, 0x23, 0xf8], 64, &st).summary,
         "mov: writes 0x0000000000000401 from RAX to DR7 (dumped value 0x0000000000000400: sets L0)"
@@ -252,29 +196,21 @@ fn lgdt_lidt_ltr_lldt() {
         "lgdt: loads GDTR from the 10-byte pseudo-descriptor at 0x0000000000003000; dumped GDTR: base 0xfffffe0000085000, limit 0x7f"
     );
     // lidt [0x7fa6] in 32-bit (from the qemu-real triple-fault guest: 0f 01 1d a6 7f 00 00)
-    let st32 = MachineState {
-        ds: Some(Segment {
-            selector: 0x10,
-            base: 0,
-        }),
-        ..Default::default()
+    let st32 = {
+        let mut c = CpuState::default();
+        set_seg(&mut c, SegName::Ds, 0x10, 0);
+        c
     };
     assert_eq!(
         effect(&[0x0f, 0x01, 0x1d, 0xa6, 0x7f, 0x00, 0x00], 32, &st32).summary,
         "lidt: loads IDTR from the 6-byte pseudo-descriptor at 0x0000000000007fa6"
     );
-    let st = MachineState {
-        rax: Some(0x40),
-        ..Default::default()
-    };
+    let st = cpu(&[(Gpr::Rax, 0x40)]);
     assert_eq!(
         effect(&[0x0f, 0x00, 0xd8], 64, &st).summary,
         "ltr: loads TR with selector 0x0040: GDT index 8, RPL 0 from AX"
     );
-    let st = MachineState {
-        rax: Some(0),
-        ..Default::default()
-    };
+    let st = cpu(&[(Gpr::Rax, 0)]);
     assert_eq!(
         effect(&[0x0f, 0x00, 0xd0], 64, &st).summary,
         "lldt: loads LDTR with selector 0x0000: null selector (null: no LDT) from AX"
@@ -288,30 +224,25 @@ fn far_jmp_call_retf_iret() {
         effect(
             &[0xea, 0x00, 0x00, 0x10, 0x00, 0x08, 0x00],
             32,
-            &MachineState::default()
+            &CpuState::default()
         )
         .summary,
         "jmp far: jumps to 0x0008:0x100000 (selector 0x0008: GDT index 1, RPL 0)"
     );
     // jmp fword ptr gs:[0] in 16-bit (corpus 011)
-    let st = MachineState {
-        gs: Some(Segment {
-            selector: 0x20,
-            base: 0x9000,
-        }),
-        ..Default::default()
+    let st = {
+        let mut c = CpuState::default();
+        set_seg(&mut c, SegName::Gs, 0x20, 0x9000);
+        c
     };
     assert_eq!(
         effect(&[0x65, 0x66, 0xff, 0x2e, 0x00, 0x00], 16, &st).summary,
         "jmp far: jumps to the m16:32 far pointer stored at 0x0000000000009000 (target not in the dump)"
     );
-    let st = MachineState {
-        rsp: Some(0x7bf0),
-        ss: Some(Segment {
-            selector: 0,
-            base: 0,
-        }),
-        ..Default::default()
+    let st = {
+        let mut c = cpu(&[(Gpr::Rsp, 0x7bf0)]);
+        set_seg(&mut c, SegName::Ss, 0, 0);
+        c
     };
     assert_eq!(
         effect(&[0xcb], 16, &st).summary,
@@ -330,8 +261,8 @@ fn int_n_int3_into() {
         "int 0x80: software interrupt, vector 0x80 (Linux i386 system call (int 0x80)); IDT entry at 0xfffffe0000000800"
     );
     // Zero-limit IDT then int3 (qemu-real triple scenario).
-    let st = MachineState {
-        idt: Some(TableRegister { base: 0, limit: 0 }),
+    let st = CpuState {
+        idt: table(0, 0),
         cr0: Some(0x11),
         ..Default::default()
     };
@@ -339,7 +270,7 @@ fn int_n_int3_into() {
         effect(&[0xcc], 32, &st).summary,
         "int3: breakpoint trap, vector 3 (#BP breakpoint); IDT entry at 0x0000000000000018 lies beyond the IDT limit 0x0: #GP, then #DF, then a triple fault if the IDT is unusable"
     );
-    let st = MachineState {
+    let st = CpuState {
         rflags: Some(0x2),
         ..Default::default()
     };
@@ -364,7 +295,7 @@ fn ud2_and_ud1_ubsan() {
 
 #[test]
 fn hlt_with_interrupts_disabled() {
-    let st = MachineState {
+    let st = CpuState {
         rflags: Some(0x2),
         ..Default::default()
     };
@@ -373,22 +304,18 @@ fn hlt_with_interrupts_disabled() {
 
 #[test]
 fn vmcall_kvm_hypercalls() {
-    let st = MachineState {
-        rax: Some(5),
-        rbx: Some(0),
-        rcx: Some(3),
-        rdx: Some(0),
-        rsi: Some(0),
-        ..Default::default()
-    };
+    let st = cpu(&[
+        (Gpr::Rax, 5),
+        (Gpr::Rbx, 0),
+        (Gpr::Rcx, 3),
+        (Gpr::Rdx, 0),
+        (Gpr::Rsi, 0),
+    ]);
     assert_eq!(
         effect(&[0x0f, 0x01, 0xc1], 64, &st).summary,
         "vmcall: KVM hypercall 5 (KVM_HC_KICK_CPU) with RBX=0x0000000000000000, RCX=0x0000000000000003, RDX=0x0000000000000000, RSI=0x0000000000000000"
     );
-    let st = MachineState {
-        rax: Some(12),
-        ..Default::default()
-    };
+    let st = cpu(&[(Gpr::Rax, 12)]);
     assert_eq!(
         effect(&[0x0f, 0x01, 0xd9], 64, &st).summary,
         "vmmcall (AMD encoding; KVM patches it on Intel): KVM hypercall 12 (KVM_HC_MAP_GPA_RANGE) with RBX=?, RCX=?, RDX=?, RSI=?"
@@ -406,9 +333,9 @@ fn rsm_invlpg_xsave() {
         "invlpg: invalidates TLB entries for linear address 0x0000000000003000"
     );
     let mut st = s64();
-    st.rax = Some(7);
-    st.rdx = Some(0);
-    st.rdi = Some(0x3010);
+    st.set_gpr(Gpr::Rax, 7);
+    st.set_gpr(Gpr::Rdx, 0);
+    st.set_gpr(Gpr::Rdi, 0x3010);
     assert_eq!(
         effect(&[0x48, 0x0f, 0xae, 0x27], 64, &st).summary,
         "xsave64: saves the state components in EDX:EAX=0x0000000000000007 AND XCR0 to the XSAVE area at 0x0000000000003010 (not 64-byte aligned: #GP)"
@@ -422,21 +349,13 @@ fn rsm_invlpg_xsave() {
 #[test]
 fn generic_memory_access_with_unknown_register() {
     // mov rdi,[r13+0x80] with R13 = 0: NULL-pointer dereference (corpus 028).
-    let st = MachineState {
-        r13: Some(0),
-        ..Default::default()
-    };
+    let st = cpu(&[(Gpr::R13, 0)]);
     assert_eq!(
         effect(&[0x49, 0x8b, 0xbd, 0x80, 0, 0, 0], 64, &st).summary,
         "mov: reads 8 bytes at 0x0000000000000080"
     );
     assert_eq!(
-        effect(
-            &[0x49, 0x8b, 0xbd, 0x80, 0, 0, 0],
-            64,
-            &MachineState::default()
-        )
-        .summary,
+        effect(&[0x49, 0x8b, 0xbd, 0x80, 0, 0, 0], 64, &CpuState::default()).summary,
         "mov: reads 8 bytes at an address needing r13 (not in the dump)"
     );
     // gs-relative access uses the GS base in 64-bit mode.
@@ -476,10 +395,7 @@ fn immediate_form_msr_instructions() {
         f.effect.summary,
         "wrmsrns (immediate form): writes 0x0000000007213cc9 to MSR 0x838 (IA32_X2APIC_INIT_COUNT: x2APIC timer initial count)"
     );
-    assert_eq!(
-        f.msr.as_ref().and_then(|m| m.index.clone()).as_deref(),
-        Some("0x838")
-    );
+    assert_eq!(f.msr.as_ref().and_then(|m| m.index), Some(0x838));
     let texts: Vec<&str> = a.listing.iter().map(|l| l.text.as_str()).collect();
     assert_eq!(
         texts,

@@ -1,9 +1,11 @@
 //! Golden CodeAnalysis JSON for two more real windows: a 32-bit KVM dump (zero-limit IDT, then INT3)
 //! and a 16-bit protected-mode dump (far JMP through GS). Register values typed from the dumps.
 
-use kvmtriage_x86::{
-    analyze_code, CodeAnalysis, CodeInput, CodeOptions, MachineState, Segment, TableRegister,
-};
+use kvmtriage_x86::{analyze_code, CodeAnalysis, CodeInput, CodeOptions};
+mod common;
+
+use common::{cpu, set_seg, table};
+use kvmtriage_model::{Gpr, SegName};
 
 fn repo(path: &str) -> String {
     format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR"))
@@ -41,41 +43,36 @@ fn golden(name: &str, a: &CodeAnalysis) {
     assert_eq!(json, want, "CodeAnalysis JSON differs from {path}");
 }
 
-fn seg(selector: u16, base: u64) -> Option<Segment> {
-    Some(Segment { selector, base })
-}
-
 #[test]
 fn kvm_mode32_triple_int3_with_zero_limit_idt() {
     let (bytes, marker) = code_line("testdata/corpus/qemu-real/kvm-mode32-triple.stderr");
-    let state = MachineState {
-        rax: Some(0xaaaa_aaaa),
-        rbx: Some(0xbbbb_bbbb),
-        rcx: Some(0xcccc_cccc),
-        rdx: Some(0xdddd_dddd),
-        rsi: Some(0x5151_5151),
-        rdi: Some(0xd1d1_d1d1),
-        rbp: Some(0xb9b9_b9b9),
-        rsp: Some(0x7000),
-        rip: Some(0x7e80),
-        rflags: Some(0x47),
-        es: seg(0x10, 0),
-        cs: seg(0x08, 0),
-        ss: seg(0x10, 0),
-        ds: seg(0x10, 0),
-        fs: seg(0x28, 0),
-        gs: seg(0, 0),
-        cr0: Some(0x11),
-        cr2: Some(0),
-        cr3: Some(0),
-        cr4: Some(0),
-        efer: Some(0),
-        gdt: Some(TableRegister {
-            base: 0x7f50,
-            limit: 0x4f,
-        }),
-        idt: Some(TableRegister { base: 0, limit: 0 }),
-        ..Default::default()
+    let state = {
+        let mut c = cpu(&[
+            (Gpr::Rax, 0xaaaa_aaaa),
+            (Gpr::Rbx, 0xbbbb_bbbb),
+            (Gpr::Rcx, 0xcccc_cccc),
+            (Gpr::Rdx, 0xdddd_dddd),
+            (Gpr::Rsi, 0x5151_5151),
+            (Gpr::Rdi, 0xd1d1_d1d1),
+            (Gpr::Rbp, 0xb9b9_b9b9),
+            (Gpr::Rsp, 0x7000),
+        ]);
+        c.rip = Some(0x7e80);
+        c.rflags = Some(0x47);
+        set_seg(&mut c, SegName::Es, 0x10, 0);
+        set_seg(&mut c, SegName::Cs, 0x08, 0);
+        set_seg(&mut c, SegName::Ss, 0x10, 0);
+        set_seg(&mut c, SegName::Ds, 0x10, 0);
+        set_seg(&mut c, SegName::Fs, 0x28, 0);
+        set_seg(&mut c, SegName::Gs, 0, 0);
+        c.cr0 = Some(0x11);
+        c.cr2 = Some(0);
+        c.cr3 = Some(0);
+        c.cr4 = Some(0);
+        c.efer = Some(0);
+        c.gdt = table(0x7f50, 0x4f);
+        c.idt = table(0, 0);
+        c
     };
     let input = CodeInput {
         bytes: &bytes,
@@ -87,8 +84,8 @@ fn kvm_mode32_triple_int3_with_zero_limit_idt() {
     let a = analyze_code(&input, &state, &CodeOptions::default());
     let f = a.fault.as_ref().expect("fault");
     assert_eq!(
-        (f.address, f.bytes.as_str(), f.mnemonic.as_str()),
-        (0x7e80, "cc", "int3")
+        (f.address, f.bytes.as_slice(), f.mnemonic.as_str()),
+        (0x7e80, &[0xcc][..], "int3")
     );
     assert_eq!(
         f.effect.summary,
@@ -108,33 +105,29 @@ fn kvm_mode32_triple_int3_with_zero_limit_idt() {
 #[test]
 fn corpus_011_far_jmp_through_gs_in_16_bit_protected_mode() {
     let (bytes, marker) = code_line("testdata/corpus/real/011.txt");
-    let state = MachineState {
-        rax: Some(1),
-        rbx: Some(0),
-        rcx: Some(0x14),
-        rdx: Some(0x1fb80),
-        rsi: Some(0),
-        rdi: Some(0xa8),
-        rbp: Some(0),
-        rsp: Some(0x6f10),
-        rip: Some(0x1e3),
-        rflags: Some(0x10002),
-        es: seg(0x0900, 0x9000),
-        cs: seg(0xc000, 0xc0000),
-        ss: seg(0, 0),
-        ds: seg(0xc000, 0xc0000),
-        fs: seg(0x0950, 0x9500),
-        gs: seg(0x06f2, 0x6f20),
-        cr0: Some(0x11),
-        gdt: Some(TableRegister {
-            base: 0xc02b4,
-            limit: 0x27,
-        }),
-        idt: Some(TableRegister {
-            base: 0,
-            limit: 0x3ff,
-        }),
-        ..Default::default()
+    let state = {
+        let mut c = cpu(&[
+            (Gpr::Rax, 1),
+            (Gpr::Rbx, 0),
+            (Gpr::Rcx, 0x14),
+            (Gpr::Rdx, 0x1fb80),
+            (Gpr::Rsi, 0),
+            (Gpr::Rdi, 0xa8),
+            (Gpr::Rbp, 0),
+            (Gpr::Rsp, 0x6f10),
+        ]);
+        c.rip = Some(0x1e3);
+        c.rflags = Some(0x10002);
+        set_seg(&mut c, SegName::Es, 0x0900, 0x9000);
+        set_seg(&mut c, SegName::Cs, 0xc000, 0xc0000);
+        set_seg(&mut c, SegName::Ss, 0, 0);
+        set_seg(&mut c, SegName::Ds, 0xc000, 0xc0000);
+        set_seg(&mut c, SegName::Fs, 0x0950, 0x9500);
+        set_seg(&mut c, SegName::Gs, 0x06f2, 0x6f20);
+        c.cr0 = Some(0x11);
+        c.gdt = table(0xc02b4, 0x27);
+        c.idt = table(0, 0x3ff);
+        c
     };
     let input = CodeInput {
         bytes: &bytes,
@@ -147,8 +140,8 @@ fn corpus_011_far_jmp_through_gs_in_16_bit_protected_mode() {
     let f = a.fault.as_ref().expect("fault");
     assert_eq!(f.address, 0xc01e3);
     assert_eq!(
-        (f.bytes.as_str(), f.mnemonic.as_str()),
-        ("65 66 ff 2e 00 00", "jmp")
+        (f.bytes.as_slice(), f.mnemonic.as_str()),
+        (&[0x65, 0x66, 0xff, 0x2e, 0x00, 0x00][..], "jmp")
     );
     assert_eq!(f.text, "jmpf fword ptr gs:[0x0]");
     assert_eq!(
@@ -157,10 +150,7 @@ fn corpus_011_far_jmp_through_gs_in_16_bit_protected_mode() {
     );
     assert_eq!(f.memory.first().and_then(|m| m.address), Some(0x6f20));
     assert_eq!(
-        f.prefixes
-            .iter()
-            .map(|p| p.name.as_str())
-            .collect::<Vec<_>>(),
+        f.prefixes.iter().map(|p| p.name).collect::<Vec<_>>(),
         ["gs", "operand-size"]
     );
     golden("corpus-011-code-analysis.json", &a);

@@ -1,8 +1,11 @@
 //! The origin dump (testdata/seed/origin-note.txt): 64-bit, RIP 0xffffffff96070964, marker offset 20.
 
-use kvmtriage_x86::{
-    analyze_code, CodeInput, CodeOptions, MachineState, Segment, Syntax, TableRegister,
-};
+use kvmtriage_x86::{analyze_code, CodeInput, CodeOptions, Syntax};
+mod common;
+
+use common::{cpu, set_seg, table};
+use iced_x86::Register;
+use kvmtriage_model::{CpuState, Gpr, SegName};
 
 /// Reads the `Code=` line of the origin note (test-only scan, not the product's reader).
 fn origin_code() -> (Vec<Option<u8>>, usize) {
@@ -29,55 +32,39 @@ fn origin_code() -> (Vec<Option<u8>>, usize) {
     (bytes, marker.expect("marker"))
 }
 
-fn origin_state() -> MachineState {
-    MachineState {
-        rax: Some(0x7213cc9),
-        rbx: Some(0xffff9f30ffcd5fc0),
-        rcx: Some(0x838),
-        rdx: Some(0),
-        rsi: Some(0x7213cc9),
-        rdi: Some(0x838),
-        rbp: Some(0xffff9f30ffcc3f18),
-        rsp: Some(0xffff9f30ffcc3f10),
-        r8: Some(0x96ecb9b4),
-        r9: Some(5),
-        r10: Some(0),
-        r11: Some(0x20),
-        r12: Some(0x7213bf6e),
-        r13: Some(0),
-        r14: Some(0xffff9f30ffcdd0a8),
-        r15: Some(0xffff9f30ffcdd0e8),
-        rip: Some(0xffffffff96070964),
-        rflags: Some(0x46),
-        es: Some(Segment {
-            selector: 0,
-            base: 0,
-        }),
-        cs: Some(Segment {
-            selector: 0x10,
-            base: 0,
-        }),
-        ss: Some(Segment {
-            selector: 0x18,
-            base: 0,
-        }),
-        ds: Some(Segment {
-            selector: 0,
-            base: 0,
-        }),
-        fs: Some(Segment {
-            selector: 0,
-            base: 0,
-        }),
-        gs: Some(Segment {
-            selector: 0,
-            base: 0xffff9f30ffcc0000,
-        }),
-        cr0: Some(0x80050033),
-        cr2: Some(0x7fffeedffbf8),
-        cr3: Some(0x135db6000),
-        cr4: Some(0x6e0),
-        dr: [
+fn origin_state() -> CpuState {
+    {
+        let mut c = cpu(&[
+            (Gpr::Rax, 0x7213cc9),
+            (Gpr::Rbx, 0xffff9f30ffcd5fc0),
+            (Gpr::Rcx, 0x838),
+            (Gpr::Rdx, 0),
+            (Gpr::Rsi, 0x7213cc9),
+            (Gpr::Rdi, 0x838),
+            (Gpr::Rbp, 0xffff9f30ffcc3f18),
+            (Gpr::Rsp, 0xffff9f30ffcc3f10),
+            (Gpr::R8, 0x96ecb9b4),
+            (Gpr::R9, 5),
+            (Gpr::R10, 0),
+            (Gpr::R11, 0x20),
+            (Gpr::R12, 0x7213bf6e),
+            (Gpr::R13, 0),
+            (Gpr::R14, 0xffff9f30ffcdd0a8),
+            (Gpr::R15, 0xffff9f30ffcdd0e8),
+        ]);
+        c.rip = Some(0xffffffff96070964);
+        c.rflags = Some(0x46);
+        set_seg(&mut c, SegName::Es, 0, 0);
+        set_seg(&mut c, SegName::Cs, 0x10, 0);
+        set_seg(&mut c, SegName::Ss, 0x18, 0);
+        set_seg(&mut c, SegName::Ds, 0, 0);
+        set_seg(&mut c, SegName::Fs, 0, 0);
+        set_seg(&mut c, SegName::Gs, 0, 0xffff9f30ffcc0000);
+        c.cr0 = Some(0x80050033);
+        c.cr2 = Some(0x7fffeedffbf8);
+        c.cr3 = Some(0x135db6000);
+        c.cr4 = Some(0x6e0);
+        c.dr = [
             Some(0),
             Some(0),
             Some(0),
@@ -86,17 +73,11 @@ fn origin_state() -> MachineState {
             None,
             Some(0xfffe0ff0),
             Some(0x400),
-        ],
-        efer: Some(0xd01),
-        gdt: Some(TableRegister {
-            base: 0xfffffe0000085000,
-            limit: 0x7f,
-        }),
-        idt: Some(TableRegister {
-            base: 0xfffffe0000000000,
-            limit: 0xfff,
-        }),
-        ..Default::default()
+        ];
+        c.efer = Some(0xd01);
+        c.gdt = table(0xfffffe0000085000, 0x7f);
+        c.idt = table(0xfffffe0000000000, 0xfff);
+        c
     }
 }
 
@@ -119,7 +100,7 @@ fn origin_fault_is_wrmsr_to_x2apic_tmict() {
     let f = a.fault.as_ref().expect("fault");
     assert!(f.synced);
     assert_eq!(f.address, 0xffffffff96070964);
-    assert_eq!(f.bytes, "0f 30");
+    assert_eq!(f.bytes, [0x0f, 0x30]);
     assert_eq!(f.length, 2);
     assert_eq!(f.mnemonic, "wrmsr");
     assert_eq!(f.text, "wrmsr");
@@ -128,18 +109,15 @@ fn origin_fault_is_wrmsr_to_x2apic_tmict() {
         "wrmsr: writes 0x0000000007213cc9 to MSR 0x838 (IA32_X2APIC_INIT_COUNT: x2APIC timer initial count)"
     );
     let msr = f.msr.as_ref().expect("msr");
-    assert_eq!(msr.index.as_deref(), Some("0x838"));
+    assert_eq!(msr.index, Some(0x838));
     assert_eq!(msr.name, Some("IA32_X2APIC_INIT_COUNT"));
     assert_eq!(msr.value, Some(0x7213cc9));
     // Registers read by WRMSR, with their dumped values.
-    let regs: Vec<(&str, Option<u64>)> = f
-        .registers
-        .iter()
-        .map(|r| (r.register.as_str(), r.value))
-        .collect();
-    assert!(regs.contains(&("ecx", Some(0x838))), "{regs:?}");
-    assert!(regs.contains(&("eax", Some(0x7213cc9))), "{regs:?}");
-    assert!(regs.contains(&("edx", Some(0))), "{regs:?}");
+    let regs: Vec<(Register, Option<u64>)> =
+        f.registers.iter().map(|r| (r.register, r.value)).collect();
+    assert!(regs.contains(&(Register::ECX, Some(0x838))), "{regs:?}");
+    assert!(regs.contains(&(Register::EAX, Some(0x7213cc9))), "{regs:?}");
+    assert!(regs.contains(&(Register::EDX, Some(0))), "{regs:?}");
 }
 
 /// GNU objdump -D -b binary -m i386:x86-64 of the 50 code bytes (captured from binutils 2.40, shifted
@@ -178,7 +156,7 @@ fn origin_listing_matches_objdump_64() {
         .map(|l| {
             (
                 l.offset,
-                l.bytes.clone(),
+                common::line_bytes(l),
                 l.text.split_whitespace().next().unwrap_or("").to_string(),
             )
         })

@@ -1,16 +1,19 @@
 //! Random bytes, `??` holes, markers and bitness never panic, and the result is self-consistent.
 
-use kvmtriage_x86::{analyze_code, CodeInput, CodeOptions, MachineState, Syntax};
+mod common;
+
+use common::cpu;
+use kvmtriage_model::{CpuState, Gpr};
+use kvmtriage_x86::{analyze_code, CodeInput, CodeOptions, Syntax};
 use proptest::prelude::*;
 
-fn state() -> MachineState {
-    MachineState {
-        rax: Some(1),
-        rcx: Some(0x838),
-        rdx: Some(0),
-        rsp: Some(0x1000),
-        ..Default::default()
-    }
+fn state() -> CpuState {
+    cpu(&[
+        (Gpr::Rax, 1),
+        (Gpr::Rcx, 0x838),
+        (Gpr::Rdx, 0),
+        (Gpr::Rsp, 0x1000),
+    ])
 }
 
 proptest! {
