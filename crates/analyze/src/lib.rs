@@ -96,7 +96,7 @@ pub struct Disassembly {
     pub window_address: u64,
     pub marker: usize,
     pub alignment: Alignment,
-    pub notes: Vec<String>,
+    pub notes: Vec<kvmtriage_x86::Note>,
 }
 
 /// Analyse every dump in `text`.

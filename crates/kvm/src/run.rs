@@ -347,15 +347,10 @@ impl Drop for Watchdog {
     }
 }
 
-/// Exception mnemonic (SDM Vol. 3A Table 6-1).
+/// Exception mnemonic, from the one exception table (crates/model/data/exceptions.toml).
 pub fn exception_name(vector: u8) -> String {
-    const NAMES: [&str; 22] = [
-        "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS", "#NP", "#SS",
-        "#GP", "#PF", "reserved", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
-    ];
-    NAMES
-        .get(vector as usize)
-        .map_or_else(|| format!("vector {vector}"), |n| (*n).to_string())
+    kvmtriage_model::tables::exception(u32::from(vector))
+        .map_or_else(|| format!("vector {vector}"), |e| e.mnemonic.to_string())
 }
 
 fn has_error_code(vector: u8) -> bool {

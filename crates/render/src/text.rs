@@ -10,6 +10,8 @@ use kvmtriage_dump::{
     Dump, Event, Gpr, GprLayout, PagingMode, RegisterBits, SegName,
 };
 
+use kvmtriage_dump::hex;
+
 use crate::{Color, InputInfo};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -361,7 +363,8 @@ fn fault(out: &mut Out, d: &DumpAnalysis) {
     let insn = out.paint(Style::Bold, &f.text);
     out.line(&format!(
         "  {:#x}: {insn}  ({}; {sync})",
-        f.address, f.bytes
+        f.address,
+        hex::bytes(&f.bytes)
     ));
     out.line(&format!("  {}", f.effect.summary));
     if let Some(msr) = &f.msr {
@@ -383,7 +386,14 @@ fn fault(out: &mut Out, d: &DumpAnalysis) {
     for m in &f.memory {
         let addr = match m.address {
             Some(a) => format!("{a:#x}"),
-            None => format!("unknown (needs {})", m.unknown_registers.join(", ")),
+            None => {
+                let names: Vec<String> = m
+                    .unknown_registers
+                    .iter()
+                    .map(|r| format!("{r:?}").to_lowercase())
+                    .collect();
+                format!("unknown (needs {})", names.join(", "))
+            }
         };
         out.line(&format!(
             "  memory {} {}: {} bytes at {addr}",
@@ -399,7 +409,7 @@ fn listing(out: &mut Out, d: &DumpAnalysis) {
     if d.listing.is_empty() {
         return;
     }
-    let readable = d.listing.iter().any(|l| l.bytes != "??");
+    let readable = d.listing.iter().any(|l| !l.is_unreadable());
     let sync = if !readable {
         "no readable bytes".to_string()
     } else if dis.alignment.synced {
@@ -413,18 +423,30 @@ fn listing(out: &mut Out, d: &DumpAnalysis) {
         ""
     };
     out.heading(&format!("Code ({}-bit{source}, {sync})", dis.bits));
-    let width = d.listing.iter().map(|l| l.bytes.len()).max().unwrap_or(0);
+    let byte_text: Vec<String> = d
+        .listing
+        .iter()
+        .map(|l| {
+            if l.is_unreadable() {
+                "??".to_string()
+            } else {
+                hex::bytes(&l.bytes)
+            }
+        })
+        .collect();
+    let width = byte_text.iter().map(String::len).max().unwrap_or(0);
     // Linear addresses outside 64-bit mode fit in 32 bits.
     let digits = if dis.bits == 64 { 16 } else { 8 };
     let lines: Vec<String> = d
         .listing
         .iter()
-        .map(|l| {
+        .zip(&byte_text)
+        .map(|(l, bytes)| {
             let mark = if l.is_fault { "=>" } else { "  " };
             let note = if l.uncertain { "   ; uncertain" } else { "" };
             let text = format!(
-                "{mark} {:0digits$x}  {:<width$}  {}{note}",
-                l.address, l.bytes, l.text
+                "{mark} {:0digits$x}  {bytes:<width$}  {}{note}",
+                l.address, l.text
             );
             if l.is_fault && out.flavor != Flavor::Markdown {
                 out.paint(Style::Bold, &text)
@@ -435,7 +457,7 @@ fn listing(out: &mut Out, d: &DumpAnalysis) {
         .collect();
     out.block(&lines);
     for note in &dis.notes {
-        out.bullet(note);
+        out.bullet(&note.to_string());
     }
 }
 

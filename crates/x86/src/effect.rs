@@ -376,31 +376,19 @@ fn selector_text(sel: u16) -> String {
     }
 }
 
-/// Names of exception/interrupt vectors (SDM Vol. 3A Table 6-1), plus the Linux i386 syscall gate.
-pub fn vector_name(v: u8) -> Option<&'static str> {
-    Some(match v {
-        0 => "#DE divide error",
-        1 => "#DB debug",
-        2 => "NMI",
-        3 => "#BP breakpoint",
-        4 => "#OF overflow",
-        5 => "#BR bound range",
-        6 => "#UD invalid opcode",
-        7 => "#NM device not available",
-        8 => "#DF double fault",
-        10 => "#TS invalid TSS",
-        11 => "#NP segment not present",
-        12 => "#SS stack fault",
-        13 => "#GP general protection",
-        14 => "#PF page fault",
-        16 => "#MF x87 error",
-        17 => "#AC alignment check",
-        18 => "#MC machine check",
-        19 => "#XM SIMD exception",
-        20 => "#VE virtualization exception",
-        21 => "#CP control protection",
-        0x80 => "Linux i386 system call (int 0x80)",
-        _ => return None,
+/// Name of an exception/interrupt vector: the mnemonic and name from the one exception table
+/// (crates/model/data/exceptions.toml, SDM Vol. 3A Table 6-1), plus the Linux i386 system-call
+/// gate.
+pub fn vector_name(v: u8) -> Option<String> {
+    if v == 0x80 {
+        return Some("Linux i386 system call (int 0x80)".into());
+    }
+    kvmtriage_model::tables::exception(u32::from(v)).map(|e| {
+        if e.mnemonic.starts_with('#') {
+            format!("{} {}", e.mnemonic, e.name)
+        } else {
+            e.mnemonic.to_string()
+        }
     })
 }
 
