@@ -72,7 +72,7 @@ fn dump_cut_mid_line() {
     assert_eq!(cr2.kind, WarningKind::Malformed);
     assert_eq!(
         cr2.message,
-        "line 17: CR2 value `00007fff` has 8 hex digits, expected 16 (damaged or cut?)"
+        "CR2 value `00007fff` has 8 hex digits, expected 16 (damaged or cut?)"
     );
     let trunc = d
         .warnings
@@ -100,7 +100,7 @@ fn register_with_15_hex_digits() {
     assert_eq!(w.kind, WarningKind::Malformed);
     assert_eq!(
         w.message,
-        "line 2: RAX value `000000007213cc9` has 15 hex digits, expected 16 (damaged or cut?)"
+        "RAX value `000000007213cc9` has 15 hex digits, expected 16 (damaged or cut?)"
     );
     assert!(d.is_damaged());
 }
@@ -117,7 +117,7 @@ fn two_markers_in_one_code_line() {
     assert_eq!(w.line, 21);
     assert_eq!(
         w.message,
-        "line 21: second `<..>` marker in the Code line (byte 21); the first one (byte 20) is kept"
+        "second `<..>` marker in the Code line (byte 21); the first one (byte 20) is kept"
     );
     let code = d.code.as_ref().expect("code");
     assert_eq!(code.marker, Some(20));
@@ -134,7 +134,7 @@ fn non_hex_value_and_bad_code_byte() {
     let d = &read(&text).expect("read")[0];
     assert!(d.warnings.iter().any(|w| w.line == 2
         && w.message
-            == "line 2: RBX value `ffff9f30ffcd5fcg` is not a hex number of at most 16 digits"));
+            == "RBX value `ffff9f30ffcd5fcg` is not a hex number of at most 16 digits"));
     assert_eq!(d.gpr(kvmtriage_dump::Gpr::Rbx), None);
     assert!(d
         .warnings

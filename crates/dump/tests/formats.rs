@@ -41,7 +41,7 @@ fn apx_r16_to_r31() {
     }
     let text = format!("{HEAD}{apx}{TAIL}");
     let d = &read(&text).expect("dump")[0];
-    assert!(d.general.as_ref().is_some_and(|g| g.apx));
+    assert!(d.cpu.has_apx());
     assert_eq!(d.gpr(Gpr::R16), Some(0x110));
     assert_eq!(d.gpr(Gpr::R31), Some(0x11f));
     assert_eq!(d.gpr(Gpr::R15), Some(0x10));
@@ -61,12 +61,12 @@ FPR6=0000000000000000 0000 FPR7=8000000000000000 3fff
     let ymm = "YMM00=0000000000000004 0000000000000003 0000000000000002 0000000000000001\n";
     let text = format!("{HEAD}{TAIL}{fpu}{ymm}");
     let d = &read(&text).expect("dump")[0];
-    let v = &d.vectors[0];
+    let v = &d.cpu.vectors[0];
     assert_eq!(
         (v.kind, v.index, v.quads.clone()),
         (VectorKind::Ymm, 0, vec![4, 3, 2, 1])
     );
-    let fpr7 = d.fpu.as_ref().expect("fpu").fpr[7];
+    let fpr7 = d.cpu.fpu.as_ref().expect("fpu").fpr[7];
     assert_eq!(
         (fpr7.index, fpr7.mantissa, fpr7.sign_exponent),
         (7, 0x8000000000000000, 0x3fff)
@@ -83,10 +83,10 @@ ZMM00=0000000000000008 0000000000000007 0000000000000006 0000000000000005 000000
 ";
     let text = format!("{HEAD}{TAIL}{fpu}{opmask}");
     let d = &read(&text).expect("dump")[0];
-    assert_eq!(d.opmask.len(), 8);
-    assert_eq!(d.opmask[7].value, 0xff);
-    assert_eq!(d.vectors[0].kind, VectorKind::Zmm);
-    assert_eq!(d.vectors[0].quads, vec![8, 7, 6, 5, 4, 3, 2, 1]);
+    assert_eq!(d.cpu.opmask.len(), 8);
+    assert_eq!(d.cpu.opmask[7].value, 0xff);
+    assert_eq!(d.cpu.vectors[0].kind, VectorKind::Zmm);
+    assert_eq!(d.cpu.vectors[0].quads, vec![8, 7, 6, 5, 4, 3, 2, 1]);
     assert!(d.warnings.is_empty(), "{:?}", d.warnings);
 }
 

@@ -75,6 +75,6 @@ fn smp2_info_registers_a_has_two_cpus_in_different_modes() {
             Some(32),
             "{accel} CPU#1 (AP still in SeaBIOS)"
         );
-        assert_eq!(dumps[0].state.as_ref().and_then(|s| s.hlt), Some(1));
+        assert_eq!(dumps[0].cpu.halted, Some(true));
     }
 }
