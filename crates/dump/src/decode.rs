@@ -110,7 +110,12 @@ fn consistency(dump: &Dump, out: &mut Vec<Warning>) {
                 );
             }
             if cr4.is_some_and(|c| c & CR4_PAE == 0) {
-                push(out, efer_line, "EFER.LMA=1 but CR4.PAE=0: IA-32e mode requires PAE (SDM Vol. 3A §9.8.5)".to_string());
+                push(
+                    out,
+                    efer_line,
+                    "EFER.LMA=1 but CR4.PAE=0: IA-32e mode requires PAE (SDM Vol. 3A §9.8.5)"
+                        .to_string(),
+                );
             }
         }
     }

@@ -9,8 +9,7 @@
 //! three by hand (see `json.rs`).
 
 use kvmtriage_model::{
-    CodeWindow, CpuState, Event, Field, Gpr, LineTable, ModeDecision, ModeHints,
-    SegName, Segment,
+    CodeWindow, CpuState, Event, Field, Gpr, LineTable, ModeDecision, ModeHints, SegName, Segment,
 };
 use serde::Serialize;
 

@@ -45,9 +45,9 @@ pub use dump::{
 };
 pub use kvmtriage_model::{
     bits, decode_bits, decode_segment, hex, paging_mode, tables, BitField, CodeWindow, CpuState,
-    CsLabel, DescriptorTable, Event, Field, FpReg, Fpu, Gpr, LineTable, ModeDecision,
-    ModeEvidence, ModeHints, ModeKind, OpmaskReg, PagingMode, RegisterBits, SegName, Segment,
-    SegmentAttributes, SegmentAttrs, SegmentClass, VectorKind, VectorReg,
+    CsLabel, DescriptorTable, Event, Field, FpReg, Fpu, Gpr, LineTable, ModeDecision, ModeEvidence,
+    ModeHints, ModeKind, OpmaskReg, PagingMode, RegisterBits, SegName, Segment, SegmentAttributes,
+    SegmentAttrs, SegmentClass, VectorKind, VectorReg,
 };
 pub use reader::{StreamReader, EVENT_REACH, HOLD_LINES};
 

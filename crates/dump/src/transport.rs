@@ -485,8 +485,15 @@ fn strip_syslog(s: &str) -> Option<&str> {
 /// `12:34:56` with optional fraction.
 fn strip_clock(s: &str) -> Option<&str> {
     let b = s.as_bytes();
-    let digits2 = |i: usize| b.get(i..i + 2).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
-    if !(digits2(0) && b.get(2) == Some(&b':') && digits2(3) && b.get(5) == Some(&b':') && digits2(6))
+    let digits2 = |i: usize| {
+        b.get(i..i + 2)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+    };
+    if !(digits2(0)
+        && b.get(2) == Some(&b':')
+        && digits2(3)
+        && b.get(5) == Some(&b':')
+        && digits2(6))
     {
         return None;
     }
@@ -504,8 +511,13 @@ fn strip_clock(s: &str) -> Option<&str> {
 /// -o short-iso`), then an optional `host tag[pid]: `.
 fn strip_iso(s: &str) -> Option<&str> {
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
-    if !(digits(0..4) && b.get(4) == Some(&b'-') && digits(5..7) && b.get(7) == Some(&b'-') && digits(8..10))
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    if !(digits(0..4)
+        && b.get(4) == Some(&b'-')
+        && digits(5..7)
+        && b.get(7) == Some(&b'-')
+        && digits(8..10))
     {
         return None;
     }
@@ -552,4 +564,99 @@ fn strip_host_tag(s: &str) -> &str {
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn logical(text: &str) -> Vec<(u32, u32, String)> {
+        Lines::new(text)
+            .map(|l| (l.number, l.last, l.text))
+            .collect()
+    }
+
+    #[test]
+    fn prefixes_are_stripped() {
+        for (line, body) in [
+            ("Mar  3 12:34:56 host qemu-kvm[1234]: RAX=0", "RAX=0"),
+            (
+                "Mar 13 02:04:05 host kernel: [  1.5] RIP: 0010:x",
+                "RIP: 0010:x",
+            ),
+            ("[Mon Mar  3 12:34:56 2025] CS =0010", "CS =0010"),
+            ("[T1234] [   12.345678] RIP: 0010:x", "RIP: 0010:x"),
+            (
+                "2025-03-03 12:34:56.789+0000: KVM internal error",
+                "KVM internal error",
+            ),
+            (
+                "2025-03-03T12:34:56.123456+01:00 host qemu[9]: EAX=0",
+                "EAX=0",
+            ),
+            ("> > &gt; Code=0f 0b", "Code=0f 0b"),
+            ("    RIP=0", "RIP=0"),
+            ("error: kvm run failed", "error: kvm run failed"),
+            ("[-RA] stays", "[-RA] stays"),
+            ("", ""),
+        ] {
+            assert_eq!(strip_prefix(line), body, "{line}");
+        }
+    }
+
+    #[test]
+    fn content_starts_follow_prefix_characters() {
+        let starts: Vec<&str> = content_starts("> [1.0] RAX=1", 120).collect();
+        assert_eq!(starts, ["> [1.0] RAX=1", "[1.0] RAX=1", "RAX=1"]);
+        assert_eq!(content_starts("abc", 0).count(), 1);
+    }
+
+    #[test]
+    fn crlf_bom_and_quoted_printable() {
+        assert_eq!(
+            logical("\u{feff}a\r\nb=3D1=\n> 2\n"),
+            [(1, 1, "a".to_string()), (2, 3, "b=12".to_string())]
+        );
+        // A soft break on the last line.
+        assert_eq!(logical("x=3D1="), [(1, 1, "x=1".to_string())]);
+    }
+
+    #[test]
+    fn json_escaped_breaks_are_split() {
+        assert_eq!(
+            logical("{\"return\": \"RAX=1\\r\\nRIP=2 \\\"q\\\"\"}"),
+            [
+                (1, 1, "{\"return\": \"RAX=1".to_string()),
+                (1, 1, "RIP=2 \"q\"\"}".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn terminal_wraps_are_joined() {
+        let first =
+            "RAX=0000000000000000 RBX=0000000000000000 RCX=0000000000000000 RDX=00000000fff";
+        let text = format!("{first}\nd7b03 RSI=0000000000000000\nnext");
+        let lines = logical(&text);
+        assert_eq!(lines.len(), 2);
+        assert_eq!((lines[0].0, lines[0].1), (1, 2));
+        assert!(lines[0]
+            .2
+            .ends_with("RDX=00000000fffd7b03 RSI=0000000000000000"));
+        // A complete value is not continued.
+        let text = format!("{}0\nd7b03", &first[..first.len() - 3]);
+        assert_eq!(logical(&text).len(), 2);
+    }
+
+    #[test]
+    fn joins_are_bounded() {
+        let mut text = String::from("A=3D");
+        for _ in 0..20_000 {
+            text.push_str("0123456789=\n");
+        }
+        text.push_str("end\n");
+        let lines = logical(&text);
+        assert!(lines.len() > 1);
+        assert!(lines.iter().all(|l| l.2.len() <= MAX_LOGICAL_LINE + 16));
+    }
 }

@@ -133,8 +133,7 @@ fn non_hex_value_and_bad_code_byte() {
         .replace("e8 40", "e8 4z");
     let d = &read(&text).expect("read")[0];
     assert!(d.warnings.iter().any(|w| w.line == 2
-        && w.message
-            == "RBX value `ffff9f30ffcd5fcg` is not a hex number of at most 16 digits"));
+        && w.message == "RBX value `ffff9f30ffcd5fcg` is not a hex number of at most 16 digits"));
     assert_eq!(d.gpr(kvmtriage_dump::Gpr::Rbx), None);
     assert!(d
         .warnings

@@ -207,3 +207,159 @@ proptest! {
         check(&text)?;
     }
 }
+
+// ---------------------------------------------------------------------------
+// Layer by layer: each layer of the reader gets input aimed at it.
+
+use kvmtriage_dump::transport::{content_starts, strip_prefix, Lines, Transport};
+
+/// Logical lines cover the physical lines in order, each inside the input.
+fn check_transport(text: &str) -> Result<(), TestCaseError> {
+    let physical = text.strip_suffix('\n').unwrap_or(text).split('\n').count() as u32;
+    let mut next = 1u32;
+    for l in Lines::new(text) {
+        prop_assert!(l.number <= l.last, "{l:?}");
+        prop_assert!(l.number >= next.saturating_sub(1), "{l:?} after {next}");
+        prop_assert!(l.last <= physical, "{l:?} beyond {physical}");
+        prop_assert!(l.text.len() <= text.len(), "{l:?} longer than the input");
+        next = l.last + 1;
+    }
+    // The push interface, one physical line at a time, agrees with the iterator.
+    let mut t = Transport::new();
+    let mut pushed = Vec::new();
+    if !text.is_empty() {
+        for p in text.strip_suffix('\n').unwrap_or(text).split('\n') {
+            t.push(p, &mut |l| {
+                pushed.push((l.number, l.last, l.text.to_string()))
+            });
+        }
+    }
+    t.finish(&mut |l| pushed.push((l.number, l.last, l.text.to_string())));
+    let iterated: Vec<_> = Lines::new(text)
+        .map(|l| (l.number, l.last, l.text))
+        .collect();
+    prop_assert_eq!(pushed, iterated);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn transport_never_panics(text in "\\PC{0,300}") {
+        check_transport(&text)?;
+    }
+
+    #[test]
+    fn transport_on_mail_and_wraps(lines in prop::collection::vec(
+        prop_oneof![
+            // quoted-printable, soft breaks, quotes
+            "(> ?){0,2}[A-Z ]{0,6}=3D[0-9A-F=]{0,20}=?",
+            "(> ?){0,2}[0-9a-f =]{0,30}",
+            // wrapped register tokens
+            "[A-Z]{1,3}=[0-9a-f]{1,15}",
+            "[0-9a-f]{1,16} [A-Z]{2,3}=[0-9a-f]{0,16}",
+            // JSON-escaped breaks
+            "\"RAX=[0-9a-f]{4}\\\\r\\\\nRIP=[0-9a-f]{2}\\\\n\\\\\"x\\\\\\\\\"",
+            "\\PC{0,20}",
+        ],
+        0..30,
+    ), crlf in any::<bool>()) {
+        let text = lines.join(if crlf { "\r\n" } else { "\n" });
+        check_transport(&text)?;
+        check(&text)?;
+    }
+
+    #[test]
+    fn strip_prefix_returns_a_suffix(text in "\\PC{0,80}", prefix in prop_oneof![
+        Just(String::new()),
+        Just("> > ".to_string()),
+        Just("&gt; ".to_string()),
+        Just("[   12.345678] ".to_string()),
+        Just("[Mon Mar  3 12:34:56 2025] ".to_string()),
+        Just("Mar  3 12:34:56 host qemu-kvm[1234]: ".to_string()),
+        Just("2025-03-03 12:34:56.789+0000: ".to_string()),
+        Just("2025-03-03T12:34:56Z host libvirtd: ".to_string()),
+        "[ -~]{0,30}",
+    ]) {
+        let line = format!("{prefix}{text}");
+        let body = strip_prefix(&line);
+        prop_assert!(line.ends_with(body));
+        for start in content_starts(&line, 120) {
+            prop_assert!(line.ends_with(start));
+        }
+    }
+
+    #[test]
+    fn event_lines_never_panic(lines in prop::collection::vec(
+        prop_oneof![
+            "(error: )?kvm run failed ?\\PC{0,20}",
+            "KVM internal error\\.? ?(Suberror: ?)?[0-9x]{0,12}[ -~]{0,10}",
+            "extra data\\[[0-9 ]{0,3}\\]?:? ?(0x)?[0-9a-fA-Fx ]{0,20}",
+            "KVM: (entry failed, hardware error|exception|unknown exit(, hardware reason| reason)) ?(0x)?[0-9a-f ()a-z]{0,20}",
+            "(emulation failure|Triple fault|qemu: fatal: [ -~]{0,10}|CPU Reset \\(CPU [0-9]{0,3}\\)?|Failed to (get|put) registers[ -~]{0,10})",
+            "EAX=[0-9a-f]{8} EBX=[0-9a-f]{8}",
+            "\\PC{0,20}",
+        ],
+        0..30,
+    )) {
+        check(&lines.join("\n"))?;
+    }
+
+    #[test]
+    fn register_and_segment_lines_never_panic(lines in prop::collection::vec(
+        prop_oneof![
+            "(ES |CS |SS |DS |FS |GS |LDT|TR )=[0-9a-f]{0,5} [0-9a-f]{0,17} [0-9a-f]{0,9} [0-9a-f]{0,9}( DPL=[0-9]( CS64| CS32| CS16| DS  | TSS64-busy| LDT)?( \\[[-A-Z]{0,4}\\]?)?)?",
+            "(RIP|EIP)=[0-9a-f]{0,17} (RFL|EFL)=[0-9a-f]{0,9} \\[[-A-Z]{0,7}\\]? (CPL|II|A20|SMM|HLT)=[0-9a-z]{0,4}",
+            "(CR0|CR2|CR3|CR4|DR0|DR6|DR7|EFER|GDT=    |IDT=    )=?[0-9a-f]{0,17}( [0-9a-f]{0,9})?",
+            "(CCS|CCD|CCO|FCW|FSW|FTW|MXCSR)=[0-9a-zA-Z]{0,10}( \\[ST=[0-9a-z]{0,3}\\]?)?",
+            "(FPR[0-7]|XMM[0-3][0-9]|YMM0[0-9]|ZMM0[0-9]|Opmask0[0-9])=[0-9a-f ]{0,80}",
+            "R(8 |9 |1[0-9]|2[0-9]|3[0-1])=[0-9a-f]{0,17}",
+        ],
+        0..40,
+    )) {
+        check(&lines.join("\n"))?;
+    }
+
+    #[test]
+    fn code_lines_never_panic(
+        head in "Code=",
+        tokens in prop::collection::vec(
+            prop_oneof!["[0-9a-f]{2}", "<[0-9a-f?]{0,3}>?", "\\?\\?", "[0-9a-f]", "[ -~]{0,6}"],
+            0..80,
+        ),
+        breaks in prop::collection::vec(any::<usize>(), 0..6),
+    ) {
+        let origin = {
+            let text = std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../testdata/seed/origin-note.txt"
+            ))
+            .expect("origin");
+            text.lines().skip(10).take(20).collect::<Vec<_>>().join("\n")
+        };
+        let mut code = format!("{head}{}", tokens.join(" "));
+        for b in breaks {
+            let mut at = b % (code.len() + 1);
+            while !code.is_char_boundary(at) {
+                at -= 1;
+            }
+            code.insert(at, '\n');
+        }
+        check(&format!("{origin}\n{code}\n"))?;
+    }
+
+    #[test]
+    fn legacy_lines_never_panic(lines in prop::collection::vec(
+        prop_oneof![
+            "rax [0-9a-f]{0,17} rbx [0-9a-f]{0,17}",
+            "(rcx|rdx|rsi|r8|r15|rip|rflags|cr0|cr2|cr8|efer) [0-9a-fg]{0,17}",
+            "(cs|ds|tr|ldt) [0-9a-f]{0,4} \\([0-9a-f]{0,16}/[0-9a-f]{0,8}( (p|dpl|db|s|type|l|g|avl|x) [0-9a-fz]{0,2}){0,9}\\)?",
+            "(gdt|idt) [0-9a-f]{0,16}/?[0-9a-f]{0,8}",
+            "[0-9a-f]{8,16}",
+        ],
+        0..30,
+    )) {
+        check(&lines.join("\n"))?;
+    }
+}

@@ -17,7 +17,9 @@ pub(crate) enum CodeState {
     /// Reading bytes; continuation lines welcome.
     Reading,
     /// `Code=` followed by other output; bytes may resume later.
-    Interrupted { line: u32 },
+    Interrupted {
+        line: u32,
+    },
     Done,
 }
 

@@ -80,11 +80,7 @@ fn values_read(d: &Dump) -> usize {
 /// EFER.LMA=1, the 64-bit layout only with `HF_CS64_MASK`).
 fn hints(open: &Open) -> ModeHints {
     let p = &open.dump.printed;
-    let words = |n: SegName| {
-        p.segment_label(n)
-            .unwrap_or("")
-            .split_ascii_whitespace()
-    };
+    let words = |n: SegName| p.segment_label(n).unwrap_or("").split_ascii_whitespace();
     let cs_label = words(SegName::Cs).find_map(|w| match w {
         "CS64" => Some(CsLabel::Cs64),
         "CS32" => Some(CsLabel::Cs32),
@@ -160,7 +156,12 @@ fn check_complete(open: &mut Open) {
     if c.gdt.is_none() || c.idt.is_none() {
         missing.push("GDT/IDT");
     }
-    let crs = [("CR0", c.cr0), ("CR2", c.cr2), ("CR3", c.cr3), ("CR4", c.cr4)];
+    let crs = [
+        ("CR0", c.cr0),
+        ("CR2", c.cr2),
+        ("CR3", c.cr3),
+        ("CR4", c.cr4),
+    ];
     let cr_absent: Vec<&str> = crs
         .iter()
         .filter(|(_, r)| r.is_none())

@@ -179,10 +179,7 @@ fn legacy_segment(open: &mut Open, name: &str, rest: &str, no: u32) {
         open.warn(
             no,
             WarningKind::Malformed,
-            format!(
-                "cannot read the old-format segment line for {}",
-                seg.name()
-            ),
+            format!("cannot read the old-format segment line for {}", seg.name()),
         );
         return;
     }

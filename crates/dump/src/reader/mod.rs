@@ -686,8 +686,9 @@ impl StreamReader {
             self.content = !text.trim().is_empty();
         }
         let reader = &mut self.reader;
-        self.transport
-            .push(physical, &mut |l: Line<'_>| reader.line(l.text, l.number, l.last));
+        self.transport.push(physical, &mut |l: Line<'_>| {
+            reader.line(l.text, l.number, l.last)
+        });
     }
 }
 
