@@ -78,7 +78,11 @@ fn every_view_of_every_fixture_shows_the_same_mode() {
         let Ok(analysis) = analyze(&text, &Options::default()) else {
             continue;
         };
-        let name = path.strip_prefix(root()).unwrap_or(&path).display().to_string();
+        let name = path
+            .strip_prefix(root())
+            .unwrap_or(&path)
+            .display()
+            .to_string();
         let info = InputInfo {
             name: &name,
             lines: text.lines().count(),
@@ -176,7 +180,7 @@ fn cs64_with_high_rip_but_no_control_registers_is_64_bit() {
     let d = only_dump("testdata/modes/cs64-no-control-registers.txt");
     assert_eq!(d["mode"]["kind"], "long64");
     assert_eq!(d["mode"]["bits"], 64);
-    assert_eq!(d["fault"]["text"], "mov eax,[rax]");
+    assert_eq!(d["fault"]["text"], "mov eax,dword ptr [rax]");
 }
 
 #[test]

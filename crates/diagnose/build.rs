@@ -160,7 +160,13 @@ fn errno_table() -> Vec<(i32, String, String)> {
     let file: File = toml::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
     file.errno
         .into_iter()
-        .map(|e| (e.number, e.name, e.text.into_iter().next().unwrap_or_default()))
+        .map(|e| {
+            (
+                e.number,
+                e.name,
+                e.text.into_iter().next().unwrap_or_default(),
+            )
+        })
         .collect()
 }
 
@@ -225,7 +231,12 @@ fn commit_ids(commits: &[Commit]) -> Vec<String> {
         .filter(|c| c.role == CommitRole::Fix)
         .map(short)
         .collect();
-    ids.extend(commits.iter().filter(|c| c.role != CommitRole::Fix).map(short));
+    ids.extend(
+        commits
+            .iter()
+            .filter(|c| c.role != CommitRole::Fix)
+            .map(short),
+    );
     ids
 }
 
@@ -351,11 +362,7 @@ fn main() {
             .map(|c| path("InsnClass", c))
             .collect();
         let modes: Vec<String> = m.mode.iter().map(|c| path("ModeKind", c)).collect();
-        let states: Vec<String> = m
-            .state
-            .iter()
-            .map(|c| path("StatePredicate", c))
-            .collect();
+        let states: Vec<String> = m.state.iter().map(|c| path("StatePredicate", c)).collect();
         let regs: Vec<String> = m
             .reg
             .iter()
@@ -458,7 +465,11 @@ fn main() {
     out.push_str("/// Platform regions, from data/platform-regions.toml.\n");
     out.push_str("pub static PLATFORM_REGIONS: &[PlatformRegion] = &[\n");
     for r in &regions.region {
-        assert!(r.start <= r.end, "platform-regions.toml: {} ends before it starts", r.name);
+        assert!(
+            r.start <= r.end,
+            "platform-regions.toml: {} ends before it starts",
+            r.name
+        );
         writeln!(
             out,
             "    PlatformRegion {{ name: {}, start: {:#x}, end: {:#x}, kind: {} }},",

@@ -6,7 +6,12 @@ use std::path::Path;
 fn main() {
     println!("cargo:rerun-if-changed=data/bits.toml");
     println!("cargo:rerun-if-changed=data/errno.toml");
-    for f in ["exceptions.toml", "kvm.toml", "vmx-exit-reasons.toml", "svm-exit-codes.toml"] {
+    for f in [
+        "exceptions.toml",
+        "kvm.toml",
+        "vmx-exit-reasons.toml",
+        "svm-exit-codes.toml",
+    ] {
         println!("cargo:rerun-if-changed=data/{f}");
     }
     let mut out = String::new();
@@ -90,11 +95,21 @@ fn main() {
     let exc: toml::Table = read("data/exceptions.toml");
     out.push_str("pub static EXCEPTIONS: &[Exception] = &[\n");
     let mut last = -1;
-    for e in exc.get("exception").and_then(|v| v.as_array()).expect("exception list") {
+    for e in exc
+        .get("exception")
+        .and_then(|v| v.as_array())
+        .expect("exception list")
+    {
         let v = int(e, "vector");
-        assert!(v > last && v < 32, "exceptions.toml: vectors ascending below 32");
+        assert!(
+            v > last && v < 32,
+            "exceptions.toml: vectors ascending below 32"
+        );
         last = v;
-        let ec = e.get("error_code").and_then(|x| x.as_bool()).expect("error_code");
+        let ec = e
+            .get("error_code")
+            .and_then(|x| x.as_bool())
+            .expect("error_code");
         let _ = writeln!(
             out,
             "    Exception {{ vector: {v}, mnemonic: {:?}, name: {:?}, error_code: {ec}, class: {:?} }},",
@@ -107,13 +122,23 @@ fn main() {
 
     let kvm: toml::Table = read("data/kvm.toml");
     out.push_str("pub static KVM_EXITS: &[(u32, &str)] = &[\n");
-    for (i, e) in kvm.get("exit").and_then(|v| v.as_array()).expect("exit list").iter().enumerate() {
+    for (i, e) in kvm
+        .get("exit")
+        .and_then(|v| v.as_array())
+        .expect("exit list")
+        .iter()
+        .enumerate()
+    {
         assert_eq!(int(e, "number"), i as i64, "kvm.toml: exits dense from 0");
         let _ = writeln!(out, "    ({}, {:?}),", int(e, "number"), string(e, "name"));
     }
     out.push_str("];\n");
     out.push_str("pub static KVM_SUBERRORS: &[Suberror] = &[\n");
-    for e in kvm.get("suberror").and_then(|v| v.as_array()).expect("suberror list") {
+    for e in kvm
+        .get("suberror")
+        .and_then(|v| v.as_array())
+        .expect("suberror list")
+    {
         let _ = writeln!(
             out,
             "    Suberror {{ number: {}, name: {:?}, short: {:?}, meaning: {:?} }},",
@@ -128,7 +153,11 @@ fn main() {
     let vmx: toml::Table = read("data/vmx-exit-reasons.toml");
     out.push_str("pub static VMX_EXIT_REASONS: &[ExitReasonInfo] = &[\n");
     let mut last = -1;
-    for e in vmx.get("reason").and_then(|v| v.as_array()).expect("reason list") {
+    for e in vmx
+        .get("reason")
+        .and_then(|v| v.as_array())
+        .expect("reason list")
+    {
         let n = int(e, "number");
         assert!(n > last, "vmx-exit-reasons.toml must be sorted by number");
         last = n;

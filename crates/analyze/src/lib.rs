@@ -19,7 +19,7 @@
 //! let analysis = kvmtriage_analyze::analyze(text, &kvmtriage_analyze::Options::default()).unwrap();
 //! let fault = analysis.dumps[0].fault.as_ref().unwrap();
 //! assert_eq!(fault.mnemonic, "wrmsr");
-//! assert_eq!(fault.msr.as_ref().unwrap().index.as_deref(), Some("0x838"));
+//! assert_eq!(fault.msr.as_ref().unwrap().index, Some(0x838));
 //! ```
 
 use serde::Serialize;

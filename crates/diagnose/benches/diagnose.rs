@@ -3,28 +3,12 @@
 //! kvmtriage-x86; here they run once outside the loop, except in the "read+analyze+diagnose" case.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use kvmtriage_diagnose::{diagnose, DiagnoseOptions, Facts, KernelVersion};
-use kvmtriage_x86::{analyze_code, CodeInput, CodeOptions, MachineState};
+use kvmtriage_diagnose::{diagnose, disassemble, DiagnoseOptions, KernelVersion};
+use kvmtriage_x86::Syntax;
 use std::hint::black_box;
 
 fn analysis(d: &kvmtriage_dump::Dump) -> kvmtriage_x86::CodeAnalysis {
-    let code = d.code.as_ref().expect("code");
-    let f = Facts::from_dump(d, None);
-    let state = MachineState {
-        rax: f.rax,
-        rcx: f.rcx,
-        rdx: f.rdx,
-        rip: f.rip,
-        ..MachineState::default()
-    };
-    let input = CodeInput {
-        bytes: &code.bytes,
-        marker: code.marker.expect("marker"),
-        bitness: f.bitness(),
-        rip: f.rip.unwrap_or(0),
-        cs_base: f.segments.cs.map_or(0, |c| c.base),
-    };
-    analyze_code(&input, &state, &CodeOptions::default())
+    disassemble(d, Syntax::Intel).expect("code window")
 }
 
 fn bench(c: &mut Criterion) {
@@ -38,15 +22,12 @@ fn bench(c: &mut Criterion) {
     let host = DiagnoseOptions {
         host_kernel: Some(KernelVersion::parse("5.15.0-91-generic").unwrap()),
     };
-    c.bench_function("diagnose origin dump", |b| {
-        b.iter(|| black_box(diagnose(black_box(&dump), None, &none)))
-    });
     let code = analysis(&dump);
     c.bench_function("diagnose origin dump with CodeAnalysis", |b| {
         b.iter(|| black_box(diagnose(black_box(&dump), Some(&code), &none)))
     });
     c.bench_function("diagnose origin dump --host-kernel", |b| {
-        b.iter(|| black_box(diagnose(black_box(&dump), None, &host)))
+        b.iter(|| black_box(diagnose(black_box(&dump), Some(&code), &host)))
     });
     let mce = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -54,8 +35,9 @@ fn bench(c: &mut Criterion) {
     ))
     .expect("fixture");
     let mce = kvmtriage_dump::read(&mce).expect("dump").remove(0);
+    let mce_code = analysis(&mce);
     c.bench_function("diagnose MC1_CTL bit-0 dump --host-kernel", |b| {
-        b.iter(|| black_box(diagnose(black_box(&mce), None, &host)))
+        b.iter(|| black_box(diagnose(black_box(&mce), Some(&mce_code), &host)))
     });
     c.bench_function("read+analyze_code+diagnose origin note", |b| {
         b.iter(|| {

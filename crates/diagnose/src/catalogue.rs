@@ -74,7 +74,6 @@ impl KernelRange {
     }
 }
 
-
 /// One upstream kernel commit named by a catalogue entry.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Commit {
@@ -95,8 +94,6 @@ impl Commit {
     }
 }
 
-
-
 impl Level {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -107,12 +104,6 @@ impl Level {
     }
 }
 
-
-
-
-
-
-
 /// `(reg & mask) == eq`, negated when `ne`.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct RegPredicate {
@@ -121,7 +112,6 @@ pub struct RegPredicate {
     pub eq: u64,
     pub ne: bool,
 }
-
 
 /// The matcher of a catalogue entry: every non-empty predicate must hold.
 #[derive(Debug, Clone, Copy, Serialize)]

@@ -107,11 +107,8 @@ pub fn kvm_exit_name(n: u64) -> Option<&'static str> {
 
 /// Exception mnemonics for vectors 0–31 (SDM Vol. 3A Table 6-1).
 pub fn vector_name(v: u32) -> Option<&'static str> {
-    Some(
-        kvmtriage_model::tables::exception(v)
-            .map_or("reserved", |e| e.mnemonic),
-    )
-    .filter(|_| v < 32)
+    Some(kvmtriage_model::tables::exception(v).map_or("reserved", |e| e.mnemonic))
+        .filter(|_| v < 32)
 }
 
 pub fn event_info(raw: u64) -> EventInfo {
@@ -534,7 +531,10 @@ fn decode_extra_data_insn(bytes: &[u8], bitness: u32, ip: u64) -> Option<Insn> {
     Some(Insn {
         mnemonic: kvmtriage_x86::intel_mnemonic(&instr),
         text: kvmtriage_x86::format_instruction(&instr, kvmtriage_x86::Syntax::Intel),
-        bytes: bytes.get(..instr.len()).map(<[u8]>::to_vec).unwrap_or_default(),
+        bytes: bytes
+            .get(..instr.len())
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default(),
         class: kvmtriage_x86::insn_class(&instr).map(crate::catalogue::InsnClass::from),
     })
 }

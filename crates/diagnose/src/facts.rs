@@ -152,7 +152,7 @@ static NO_CPU: CpuState = CpuState::EMPTY;
 static NO_MODE: ModeDecision = ModeDecision::UNKNOWN;
 
 /// Everything the diagnosis uses about one dump.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Facts<'a> {
     pub event: Event,
     pub cpu: &'a CpuState,
@@ -243,8 +243,15 @@ impl Facts<'_> {
     }
     /// (name, segment) for the six data/code segment registers.
     pub fn user_segments(&self) -> [(&'static str, Option<Segment>); 6] {
-        [SegName::Es, SegName::Cs, SegName::Ss, SegName::Ds, SegName::Fs, SegName::Gs]
-            .map(|n| (n.name(), self.seg(n)))
+        [
+            SegName::Es,
+            SegName::Cs,
+            SegName::Ss,
+            SegName::Ds,
+            SegName::Fs,
+            SegName::Gs,
+        ]
+        .map(|n| (n.name(), self.seg(n)))
     }
 
     /// The dump's CPU mode as the catalogue's matchers classify it.
@@ -294,7 +301,11 @@ impl Facts<'_> {
     /// True if every segment register shown is all-zero apart from the unusable marker (SEV-ES/
     /// TDX encrypted state, or a dump of a vCPU that never ran).
     pub fn segments_all_null(&self) -> bool {
-        let shown: Vec<Segment> = self.user_segments().iter().filter_map(|(_, s)| *s).collect();
+        let shown: Vec<Segment> = self
+            .user_segments()
+            .iter()
+            .filter_map(|(_, s)| *s)
+            .collect();
         !shown.is_empty()
             && shown.iter().all(|s| {
                 s.selector == 0 && s.base == 0 && s.limit == 0 && (s.attrs() & !0x8000) == 0

@@ -288,7 +288,9 @@ fn reset_state(f: &Facts, _: &Classification) -> Option<Finding> {
     e.push(ev("cr0", cr0));
     let mut text = "RIP=0xfff0, CS=f000 base 0xffff0000, CR0=0x60000010: the architectural reset state; the vCPU has not executed an instruction since reset".to_string();
     if let Some(edx) = f.cpu.gpr(Gpr::Rdx).filter(|v| *v != 0) {
-        text.push_str(&format!(" (EDX={edx:#x} is the processor signature it starts with)"));
+        text.push_str(&format!(
+            " (EDX={edx:#x} is the processor signature it starts with)"
+        ));
         e.push(ev("rdx", edx));
     }
     Some(finding("reset-state", text, e))
@@ -349,10 +351,7 @@ fn long_mode_cs_without_lma(f: &Facts, _: &Classification) -> Option<Finding> {
     if !cs.l() || !cs.is_code() || efer & EFER_LMA != 0 {
         return None;
     }
-    let mut e = vec![
-        ev("cs.attributes", u64::from(cs.attrs())),
-        ev("efer", efer),
-    ];
+    let mut e = vec![ev("cs.attributes", u64::from(cs.attrs())), ev("efer", efer)];
     let lme_pg = efer & EFER_LME != 0 && f.cr0().is_some_and(|c| c & CR0_PG != 0);
     if let Some(cr0) = f.cr0() {
         e.push(ev("cr0", cr0));
@@ -530,12 +529,16 @@ fn filler_code(f: &Facts, _: &Classification) -> Option<Finding> {
         .map(|b| (*b, counts[usize::from(*b)]))
         .filter(|(_, n)| *n > 0)
         .collect();
-    fillers.sort_by(|a, b| b.1.cmp(&a.1));
+    fillers.sort_by_key(|x| std::cmp::Reverse(x.1));
     let top: usize = fillers.iter().take(2).map(|x| x.1).sum();
     if top * 10 < known.len() * 9 || !code.is_filler() && top != known.len() {
         return None;
     }
-    let names: Vec<String> = fillers.iter().take(2).map(|(b, _)| format!("{b:02x}")).collect();
+    let names: Vec<String> = fillers
+        .iter()
+        .take(2)
+        .map(|(b, _)| format!("{b:02x}"))
+        .collect();
     Some(finding(
         "filler-code",
         format!(
@@ -555,13 +558,25 @@ fn mmio_regions(f: &Facts, cls: &Classification) -> Vec<Finding> {
     if paging_off {
         if let Some((la, e)) = linear_rip(f) {
             if let Some(last) = e.last().cloned() {
-                candidates.push(("code address", la, if f.mode.bits == Some(64) { e[0].clone() } else { last }));
+                candidates.push((
+                    "code address",
+                    la,
+                    if f.mode.bits == Some(64) {
+                        e[0].clone()
+                    } else {
+                        last
+                    },
+                ));
             }
         }
         if let Some(fault) = f.fault {
             for (i, m) in fault.memory.iter().enumerate() {
                 if let Some(a) = m.address.filter(|_| m.size > 0) {
-                    candidates.push(("memory operand", a, ev(format!("fault.memory[{i}].address"), a)));
+                    candidates.push((
+                        "memory operand",
+                        a,
+                        ev(format!("fault.memory[{i}].address"), a),
+                    ));
                 }
             }
         }
@@ -569,9 +584,15 @@ fn mmio_regions(f: &Facts, cls: &Classification) -> Vec<Finding> {
     if let Some(ie) = &cls.internal_error {
         if let (Some(gpa), Some(field)) = (
             ie.gpa_value,
-            ie.fields.iter().find(|x| x.name == "guest_physical_address"),
+            ie.fields
+                .iter()
+                .find(|x| x.name == "guest_physical_address"),
         ) {
-            candidates.push(("GPA from the exit data", gpa, ev(format!("extra_data[{}]", field.index), gpa)));
+            candidates.push((
+                "GPA from the exit data",
+                gpa,
+                ev(format!("extra_data[{}]", field.index), gpa),
+            ));
         }
     }
     let mut seen = Vec::new();
@@ -579,6 +600,11 @@ fn mmio_regions(f: &Facts, cls: &Classification) -> Vec<Finding> {
         let Some(region) = platform_region(address) else {
             continue;
         };
+        // Running or reading firmware from ROM is what firmware does; only a GPA the exit
+        // data names is worth a finding there.
+        if region.kind == crate::catalogue::RegionKind::Rom && what != "GPA from the exit data" {
+            continue;
+        }
         if seen.contains(&region.name) {
             continue;
         }

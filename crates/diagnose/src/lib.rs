@@ -9,8 +9,8 @@
 //! Pure: no I/O, no printing. The entry point is [`diagnose`].
 
 mod adapter;
-pub mod catalogue_types;
 pub mod catalogue;
+pub mod catalogue_types;
 pub mod decode;
 pub mod facts;
 pub mod findings;
@@ -23,5 +23,6 @@ pub use catalogue::{catalogue, issues_affecting, KnownIssue, Level};
 pub use facts::Facts;
 pub use kernel::{KernelVersion, KernelVersionError};
 pub use verdict::{
-    diagnose, diagnose_facts, disassemble, Classification, Confidence, DiagnoseOptions, Diagnosis, IssueReport,
+    diagnose, diagnose_facts, disassemble, Classification, Confidence, DiagnoseOptions, Diagnosis,
+    IssueReport,
 };

@@ -9,10 +9,10 @@ use kvmtriage_x86::CodeAnalysis;
 
 use crate::catalogue::{
     errno_by_number, errno_by_strerror, CommitRole, ErrnoInfo, IssueKind, KnownIssue, Level,
-    ModeKind, CATALOGUE,
+    CATALOGUE,
 };
 use crate::decode::{self, hex, hex_bytes, vector_name, EntryFailureReport, InternalErrorReport};
-use crate::facts::{Event, Facts, Insn};
+use crate::facts::{CodeWindowExt, Event, Facts, Insn};
 use crate::kernel::KernelVersion;
 use crate::matcher::{self, evaluate, is_mci_ctl, is_mci_status, Ctx, Outcome};
 use crate::vmx::{check_guest_state, real_mode_violations, GuestStateReport};
@@ -154,7 +154,8 @@ pub fn disassemble(dump: &Dump, syntax: kvmtriage_x86::Syntax) -> Option<CodeAna
     let cs_base = if bits == 64 {
         0
     } else {
-        dump.segment(kvmtriage_model::SegName::Cs).map_or(0, |cs| cs.base)
+        dump.segment(kvmtriage_model::SegName::Cs)
+            .map_or(0, |cs| cs.base)
     };
     let input = kvmtriage_x86::CodeInput {
         bytes: &window.bytes,

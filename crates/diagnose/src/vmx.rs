@@ -264,7 +264,10 @@ pub fn check_guest_state(f: &Facts) -> GuestStateReport {
                 || {
                     format!(
                         "{name}: sel {:#06x} base {:#x} limit {:#x} attrs {:#x}",
-                        s.selector, s.base, s.limit, s.attrs()
+                        s.selector,
+                        s.base,
+                        s.limit,
+                        s.attrs()
                     )
                 },
                 Cond::Always,

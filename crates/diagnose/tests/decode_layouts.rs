@@ -2,12 +2,12 @@
 
 use kvmtriage_diagnose::decode::{entry_failure, event_info, internal_error};
 use kvmtriage_diagnose::facts::{Event, Facts};
+use kvmtriage_diagnose::vmx::check_guest_state;
+use kvmtriage_diagnose::{diagnose_facts, DiagnoseOptions};
 use kvmtriage_model::{
     CodeWindow, CpuState, DescriptorTable, ModeDecision, ModeHints, SegName, Segment,
     SegmentAttributes,
 };
-use kvmtriage_diagnose::vmx::check_guest_state;
-use kvmtriage_diagnose::{diagnose_facts, DiagnoseOptions};
 
 /// A segment as KVM and QEMU report it.
 fn seg(selector: u16, base: u64, limit: u32, attrs: u32) -> Option<Segment> {
@@ -247,23 +247,23 @@ fn emulation_failure_layouts() {
     };
     let mode = mode_of(&cpu);
     let window = CodeWindow {
-            bytes: [
-                vec![Some(0x90); 20],
-                vec![
-                    Some(0xd9),
-                    Some(0x04),
-                    Some(0x25),
-                    Some(0),
-                    Some(0),
-                    Some(0),
-                    Some(0x30),
-                    Some(0xe6),
-                ],
-            ]
-            .concat(),
-            marker: Some(20),
-            line: 0,
-        };
+        bytes: [
+            vec![Some(0x90); 20],
+            vec![
+                Some(0xd9),
+                Some(0x04),
+                Some(0x25),
+                Some(0),
+                Some(0),
+                Some(0),
+                Some(0x30),
+                Some(0xe6),
+            ],
+        ]
+        .concat(),
+        marker: Some(20),
+        line: 0,
+    };
     let f = Facts {
         cpu: &cpu,
         mode: &mode,

@@ -37,6 +37,9 @@ fn render(text: &str) -> String {
                 writeln!(out, "class: {}", g.classification.class).unwrap();
                 let ids: Vec<&str> = g.known_issues.iter().map(|k| k.id).collect();
                 writeln!(out, "known issues: {}", ids.join(", ")).unwrap();
+                for x in &g.findings {
+                    writeln!(out, "  finding {}: {}", x.id, x.text).unwrap();
+                }
                 for e in &g.evidence {
                     writeln!(out, "  evidence: {e}").unwrap();
                 }

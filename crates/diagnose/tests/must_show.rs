@@ -20,7 +20,7 @@ fn origin_dump_eperm_wrmsr_0x838_weighs_the_mce_entries_and_rules_them_out() {
         ("0x838", Some("0x7213cc9"), true)
     );
     assert!(m.mce.is_none(), "0x838 is not an MCE MSR");
-    assert_eq!(format!("{:?}", c.mode), "Some(Long64)");
+    assert_eq!(format!("{:?}", c.mode), "Long64");
 
     // Verdict: EPERM = negative return from an exit handler, WRMSR to 0x838 named as trigger.
     assert!(
@@ -85,7 +85,7 @@ fn origin_dump_eperm_wrmsr_0x838_weighs_the_mce_entries_and_rules_them_out() {
 fn mc1_ctl_bit0_clear_from_32_bit_guest_is_the_set_msr_mce_bug_with_both_fixes() {
     let d = diag("diagnose/mce-ctl-bit0-clear-eperm/match.txt", None);
     let c = &d.classification;
-    assert_eq!(format!("{:?}", c.mode), "Some(Protected32)");
+    assert_eq!(format!("{:?}", c.mode), "Protected32");
     let m = c.msr.as_ref().unwrap();
     assert_eq!(
         (m.index.as_str(), m.name.as_deref(), m.value.as_deref()),

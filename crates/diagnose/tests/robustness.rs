@@ -1,8 +1,10 @@
 //! diagnose() never panics, whatever the reader makes of the input.
 
 use kvmtriage_diagnose::facts::{Event, Facts};
-use kvmtriage_model::{CodeWindow, CpuState, Gpr, ModeDecision, ModeHints, Segment, SegmentAttributes};
 use kvmtriage_diagnose::{diagnose, diagnose_facts, DiagnoseOptions, KernelVersion};
+use kvmtriage_model::{
+    CodeWindow, CpuState, Gpr, ModeDecision, ModeHints, Segment, SegmentAttributes,
+};
 use proptest::prelude::*;
 
 fn seg() -> impl Strategy<Value = Option<Segment>> {

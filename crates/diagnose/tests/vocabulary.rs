@@ -4,8 +4,8 @@
 
 use kvmtriage_diagnose::catalogue::{catalogue, ERRNOS};
 use kvmtriage_diagnose::catalogue_types::{
-    CommitRole, EventKind, InsnClass, IssueKind, Level, ModeKind, MsrKind, RegName,
-    StatePredicate, ValuePredicate,
+    CommitRole, EventKind, InsnClass, IssueKind, Level, ModeKind, MsrKind, RegName, StatePredicate,
+    ValuePredicate,
 };
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -40,7 +40,9 @@ fn every_catalogue_name_round_trips() {
         }
         for e in m.errno {
             assert!(
-                kvmtriage_model::tables::ERRNO_NAMES.iter().any(|(_, n)| n == e),
+                kvmtriage_model::tables::ERRNO_NAMES
+                    .iter()
+                    .any(|(_, n)| n == e),
                 "{}: errno {e} not in the errno table",
                 issue.id
             );

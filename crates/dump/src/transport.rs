@@ -15,8 +15,9 @@
 //!   content may start after such a prefix, for readers that recognise their own tokens (the
 //!   dump reader does: it takes the first position where a register token starts).
 //!
-//! Look-ahead is bounded: one logical line is held until the next physical line shows whether it
-//! continues it (a terminal wrap), and a logical line never grows beyond [`MAX_LOGICAL_LINE`]
+//! Look-ahead is bounded: a logical line that ends the way a line cut by a terminal wrap does (a
+//! register value with too few digits, part of a register name) is held until the next physical
+//! line shows whether it continues it; every other line is passed on at once, without a copy. And a logical line never grows beyond [`MAX_LOGICAL_LINE`]
 //! bytes through joins (a quoted-printable soft-break run or a chain of wraps that reaches it is
 //! ended there, the next physical line starting a new logical line).
 
@@ -81,6 +82,8 @@ pub struct Transport {
     held: Option<Held>,
     /// A quoted-printable soft-break run being joined: raw (still encoded) text and first line.
     qp: Option<(String, u32)>,
+    /// The buffer of the last held line, for the next one.
+    spare: String,
 }
 
 #[derive(Debug)]
@@ -125,7 +128,7 @@ impl Transport {
         }
         // A dump inside a JSON string (QMP `human-monitor-command` answers, `virsh
         // qemu-monitor-command` output) has its line breaks escaped as `\r\n`.
-        if line.contains("\\n") && has_dump_token(line) {
+        if line.as_bytes().contains(&b'\\') && line.contains("\\n") && has_dump_token(line) {
             for piece in line.split("\\n") {
                 let piece = piece.strip_suffix("\\r").unwrap_or(piece);
                 let text = piece.replace("\\\"", "\"").replace("\\\\", "\\");
@@ -149,30 +152,32 @@ impl Transport {
                 if let Some(cont) = hard_wrap_continues(&held.text, line) {
                     held.text.push_str(cont);
                     held.last = no;
+                    if !may_continue(&held.text) {
+                        self.flush(emit);
+                    }
                     return;
                 }
             }
         }
-        match self.held.as_mut() {
-            // Reuse the held line's buffer: no allocation per line once warm.
-            Some(held) => {
-                emit(Line {
-                    number: held.number,
-                    last: held.last,
-                    text: &held.text,
-                });
-                held.text.clear();
-                held.text.push_str(line);
-                held.number = no;
-                held.last = no;
-            }
-            None => {
-                self.held = Some(Held {
-                    text: line.to_string(),
-                    number: no,
-                    last: no,
-                })
-            }
+        self.flush(emit);
+        if may_continue(line) {
+            // Keep a copy until the next line shows whether it continues this one; reuse the
+            // buffer.
+            let mut text = std::mem::take(&mut self.spare);
+            text.clear();
+            text.push_str(line);
+            self.held = Some(Held {
+                text,
+                number: no,
+                last: no,
+            });
+        } else {
+            // Nothing can continue this line: no copy, no delay.
+            emit(Line {
+                number: no,
+                last: no,
+                text: line,
+            });
         }
     }
 
@@ -193,7 +198,15 @@ impl Transport {
 
     fn hold(&mut self, text: String, number: u32, last: u32, emit: &mut impl FnMut(Line<'_>)) {
         self.flush(emit);
-        self.held = Some(Held { text, number, last });
+        if may_continue(&text) {
+            self.held = Some(Held { text, number, last });
+        } else {
+            emit(Line {
+                number,
+                last,
+                text: &text,
+            });
+        }
     }
 
     fn flush(&mut self, emit: &mut impl FnMut(Line<'_>)) {
@@ -203,6 +216,7 @@ impl Transport {
                 last: h.last,
                 text: &h.text,
             });
+            self.spare = h.text;
         }
     }
 }
@@ -270,6 +284,45 @@ fn has_dump_token(line: &str) -> bool {
     ["RIP=", "EIP=", "RAX=", "EAX=", "CS =", "Code=", "EFER="]
         .iter()
         .any(|t| line.contains(t))
+}
+
+/// Whether some next line could continue `prev` ([`hard_wrap_continues`] looks at `prev` the same
+/// way first): a long line ending in a register value with too few digits, or in the first part
+/// of a register name.
+fn may_continue(prev: &str) -> bool {
+    use crate::reader::registers::{is_reg_name, is_wide_reg_name};
+    let pb = prev.as_bytes();
+    let Some(&end) = pb.last() else {
+        return false;
+    };
+    if pb.len() < 60 || !(end.is_ascii_alphanumeric() || end == b'=') {
+        return false;
+    }
+    let last = &prev[pb
+        .iter()
+        .rposition(|c| *c == b' ' || *c == b'\t')
+        .map_or(0, |p| p + 1)..];
+    if let Some((name, digits)) = last.split_once('=') {
+        if matches!(digits.len(), 2 | 4 | 8 | 16 | 32) {
+            return false;
+        }
+        let name = if name.is_empty() {
+            prev[..prev.len() - last.len()]
+                .trim_end()
+                .rsplit(' ')
+                .next()
+                .unwrap_or("")
+        } else {
+            name
+        };
+        return is_wide_reg_name(name) && digits.bytes().all(is_lower_hex);
+    }
+    // Every register name starts with an upper-case letter.
+    !last.is_empty()
+        && last.len() <= 5
+        && last.bytes().all(|c| c.is_ascii_alphanumeric())
+        && last.as_bytes()[0].is_ascii_uppercase()
+        && !is_reg_name(last)
 }
 
 /// A terminal or mailer that wraps at a fixed column cuts register tokens (`RDX=00000000fff` /

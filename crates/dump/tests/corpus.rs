@@ -172,9 +172,9 @@ fn c048_code_line_interleaved_with_other_vcpus() {
         .filter(|w| w.kind == WarningKind::Interleaved)
         .count();
     assert!(interleaved >= 6, "{:?}", d.warnings);
-    // An unreadable all-zero state (RFLAGS bit 1 clear, EFER.LMA=1 with CR0=0): the model's
-    // decider goes by CR0.PE=0 (real-address mode); the impossible state is in the warnings.
-    assert_eq!(d.mode.kind, ModeKind::Real);
+    // An unreadable all-zero state (RFLAGS bit 1 clear, EFER.LMA=1 with CR0=0): no running CPU
+    // shows RFLAGS bit 1 = 0, so the decider says unknown; the impossible state is in the warnings.
+    assert_eq!(d.mode.kind, ModeKind::Unknown);
     assert!(d
         .warnings
         .iter()

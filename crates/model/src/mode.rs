@@ -162,6 +162,10 @@ pub enum ModeEvidence {
     CsNotPresent {
         attributes: u32,
     },
+    /// RFLAGS bit 1 is 0, which no running CPU shows: the state was never loaded.
+    NotLoaded {
+        rflags: u64,
+    },
     /// Nothing decides the mode.
     Undecided,
 }
@@ -209,6 +213,7 @@ impl std::fmt::Display for ModeEvidence {
             ModeEvidence::CsMissing => f.write_str("CS line missing: code width unknown"),
             ModeEvidence::CsNotCode { attributes } => write!(f, "CS attributes {attributes:08x} do not describe a code segment: the register state was not loaded or could not be read (e.g. encrypted/TDX guest)"),
             ModeEvidence::CsNotPresent { attributes } => write!(f, "CS not present (attributes {attributes:08x})"),
+            ModeEvidence::NotLoaded { rflags } => write!(f, "RFLAGS bit 1 is 0 (RFLAGS={rflags:08x}), which no running CPU shows: the register state was not loaded (a power-on state before reset, or an encrypted SEV-ES/SNP/TDX guest whose state QEMU cannot read)"),
             ModeEvidence::Undecided => f.write_str("nothing in the dump decides the CPU mode"),
         }
     }
@@ -243,6 +248,14 @@ impl ModeDecision {
     pub fn decide(cpu: &CpuState, hints: &ModeHints) -> ModeDecision {
         let mut ev = Vec::with_capacity(4);
         let paging = paging_mode(cpu);
+        if let Some(rflags) = cpu.rflags.filter(|r| r & 2 == 0) {
+            return ModeDecision {
+                bits: None,
+                kind: ModeKind::Unknown,
+                evidence: vec![ModeEvidence::NotLoaded { rflags }],
+                paging,
+            };
+        }
         let rip_above_4g = cpu.rip.filter(|r| *r >= FOUR_GIB);
         let pe = match cpu.cr0 {
             Some(cr0) => {
@@ -523,6 +536,15 @@ mod tests {
         c.rflags = Some(0x0002_0202);
         let m = ModeDecision::decide(&c, &ModeHints::default());
         assert_eq!((m.kind, m.bits), (ModeKind::Virtual8086, Some(16)));
+    }
+
+    #[test]
+    fn unloaded_state_is_unknown() {
+        let mut c = with_cs(0, 0, 0);
+        c.cr0 = Some(0);
+        c.rflags = Some(0);
+        let m = ModeDecision::decide(&c, &ModeHints::default());
+        assert_eq!((m.kind, m.bits), (ModeKind::Unknown, None));
     }
 
     #[test]

@@ -108,6 +108,9 @@ mod tests {
         assert_eq!(vmx_exit_reason(49).map(|r| r.name), Some("EPT_MISCONFIG"));
         assert_eq!(svm_exit_name(u64::MAX), Some("SVM_EXIT_ERR"));
         assert_eq!(svm_exit_name(0x400), Some("SVM_EXIT_NPF"));
-        assert_eq!(errno_from_text("Operation not permitted"), Some((1, Some("EPERM"))));
+        assert_eq!(
+            errno_from_text("Operation not permitted"),
+            Some((1, Some("EPERM")))
+        );
     }
 }

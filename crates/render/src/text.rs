@@ -6,9 +6,7 @@
 use std::fmt::Write;
 
 use kvmtriage_analyze::{Analysis, DumpAnalysis, IssueReport, Level};
-use kvmtriage_dump::{
-    Dump, Event, Gpr, GprLayout, PagingMode, RegisterBits, SegName,
-};
+use kvmtriage_dump::{Dump, Event, Gpr, GprLayout, PagingMode, RegisterBits, SegName};
 
 use kvmtriage_dump::hex;
 

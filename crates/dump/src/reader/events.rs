@@ -44,10 +44,15 @@ pub(crate) struct LineScan {
     pub event: bool,
     /// A kernel-oops register line (`RIP: 00…`).
     pub oops_rip: bool,
+    /// A byte that binary data has and text rarely does (see
+    /// [`super::completion::looks_binary`], which needs one to say yes).
+    pub control: bool,
 }
 
-/// Byte classes for [`scan_line`]: 1 = `=`/`#`, 2 = a byte that may start (or, for `x`/`m`, be
-/// second in) an event keyword. `e` is left out on purpose: it is the commonest letter of prose.
+/// Byte classes for [`scan_line`], as bits: 1 = `=`/`#`; 2 = a byte that may start (or, for
+/// `x`/`m`, be second in) an event keyword (`e` is left out on purpose: it is the commonest
+/// letter of prose); 4 = a control byte (NUL, C0 controls other than tab, backspace, form feed
+/// and escape, DEL) or the lead byte of U+FFFD or of a C1 control.
 const SCAN_CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     t[b'=' as usize] = 1;
@@ -58,6 +63,16 @@ const SCAN_CLASS: [u8; 256] = {
         t[starts[i] as usize] = 2;
         i += 1;
     }
+    let mut c = 0;
+    while c < 0x20 {
+        if !matches!(c, 0x09 | 0x1b | 0x0c | 0x08) {
+            t[c] = 4;
+        }
+        c += 1;
+    }
+    t[0x7f] = 4;
+    t[0xc2] = 4;
+    t[0xef] = 4;
     t
 };
 
@@ -68,6 +83,7 @@ pub(crate) fn scan_line(b: &[u8]) -> LineScan {
         eq_or_hash: false,
         event: false,
         oops_rip: false,
+        control: false,
     };
     // Look at 8 bytes at a time; most chunks of a prose line hold nothing of interest and are
     // skipped with eight table loads.
@@ -77,7 +93,8 @@ pub(crate) fn scan_line(b: &[u8]) -> LineScan {
         let any = chunk
             .iter()
             .fold(0u8, |acc, c| acc | SCAN_CLASS[usize::from(*c)]);
-        if any != 0 {
+        out.control |= any & 4 != 0;
+        if any & 3 != 0 {
             for k in 0..8 {
                 scan_byte(b, base + k, &mut out);
             }
@@ -85,6 +102,7 @@ pub(crate) fn scan_line(b: &[u8]) -> LineScan {
         base += 8;
     }
     for k in base..b.len() {
+        out.control |= SCAN_CLASS[usize::from(b[k])] & 4 != 0;
         scan_byte(b, k, &mut out);
     }
     out
@@ -95,7 +113,7 @@ fn scan_byte(b: &[u8], i: usize, out: &mut LineScan) {
     let Some(&c) = b.get(i) else {
         return;
     };
-    match SCAN_CLASS[usize::from(c)] {
+    match SCAN_CLASS[usize::from(c)] & 3 {
         0 => {}
         1 => out.eq_or_hash |= i < 200,
         _ => {

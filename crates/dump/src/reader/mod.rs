@@ -125,6 +125,8 @@ struct Reader {
     current: u32,
     oops_line: Option<u32>,
     binary_line: Option<u32>,
+    /// The line being read has a byte binary data has (see [`events::LineScan::control`]).
+    control: bool,
 }
 
 impl Reader {
@@ -140,17 +142,28 @@ impl Reader {
                 None => self.end_record(),
             }
         }
+        self.control = false;
         let kind = self.classify(text, no);
-        if self.binary_line.is_none()
+        // Binary data matters only when no dump is found at all; `classify` saw every byte of a
+        // line that is not a clean register line, so most lines never get here.
+        // A register line is never scanned for control bytes, but one that holds a NUL is
+        // binary data that happens to start like `RAX=`.
+        let regs_with_nul = matches!(kind, Kind::Regs(_))
             && self.released == 0
-            && self.held.is_empty()
-            && !matches!(kind, Kind::Regs(_) | Kind::Bytes(_) | Kind::Legacy(_))
-            && looks_binary(text)
+            && self.binary_line.is_none()
+            && text.as_bytes().contains(&0);
+        if regs_with_nul
+            || self.control
+                && self.binary_line.is_none()
+                && self.released == 0
+                && self.held.is_empty()
+                && !matches!(kind, Kind::Regs(_) | Kind::Bytes(_) | Kind::Legacy(_))
+                && looks_binary(text)
         {
             self.binary_line = Some(no);
         }
         self.handle(kind, no, last);
-        if self.record.is_none() && text.trim_start().starts_with(EXIT_RECORD_HEADER) {
+        if self.record.is_none() && is_exit_record_header(text) {
             self.record = Some(ExitRecord {
                 line: no,
                 fields: Vec::new(),
@@ -220,6 +233,7 @@ impl Reader {
         // One pass over the line: `=`/`#` (every dump line has one, except Code continuations
         // and old qemu-kvm lines), event keywords, and a kernel oops `RIP: 00`.
         let scan = scan_line(b);
+        self.control |= scan.control;
         let maybe_dump_line = code_open || legacy_open || scan.eq_or_hash || {
             let skip = b
                 .iter()
@@ -571,6 +585,16 @@ impl Reader {
         open.dump.source.last_line = last;
         parse_legacy_line(open, s, no);
     }
+}
+
+/// `kvmtriage: exit record` after blanks (a byte test first: this runs for every line).
+fn is_exit_record_header(text: &str) -> bool {
+    let b = text.as_bytes();
+    let start = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    b[start..].first() == Some(&b'k') && text.trim_start().starts_with(EXIT_RECORD_HEADER)
 }
 
 /// Reads dumps from text that arrives a line (or a chunk) at a time, handing back each dump once
