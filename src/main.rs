@@ -1,15 +1,16 @@
 //! `kvmtriage`: the command-line front end. Thin: argument parsing and I/O here,
 //! analysis in `crates/`.
-// Our own C `main` instead of std's runtime start-up: see `main` below.
-#![cfg_attr(not(test), no_main)]
+//!
+//! The process is an ordinary std program: std's own `main` (stack-overflow guard and message,
+//! unwinding panics), the system allocator. std ignores SIGPIPE, so a write to a closed pipe
+//! returns `EPIPE`; every command writes its output through [`cmd::finish`], which ends the run
+//! quietly on a closed pipe, with the exit code the run would have had (docs/exit-codes.md).
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod arena;
 mod cmd;
-
-#[global_allocator]
-static GLOBAL: arena::StartupArena = arena::StartupArena;
 
 /// Exit codes, documented in `docs/exit-codes.md`.
 pub mod exit {
@@ -56,30 +57,16 @@ enum Command {
     Host(cmd::host::Args),
 }
 
-/// The process entry point, called by the C runtime.
-///
-/// std's own start-up (stack-guard set-up, which makes glibc parse `/proc/self/maps`, an
-/// alternate signal stack, SIGPIPE handling) costs about 0.2 ms per process on a virtualised
-/// host, a tenth of a whole `explain` run (docs/performance.md), and kvmtriage needs none of it:
-/// std still reads the arguments itself, a closed pipe ends the process as it does any Unix
-/// filter, and stdout is flushed here before returning.
-#[cfg(not(test))]
-#[unsafe(no_mangle)]
-pub extern "C" fn main(
-    _argc: std::ffi::c_int,
-    _argv: *const *const std::ffi::c_char,
-) -> std::ffi::c_int {
-    let code = run();
-    let _ = std::io::Write::flush(&mut std::io::stdout());
-    std::ffi::c_int::from(code)
+fn main() -> ExitCode {
+    ExitCode::from(run())
 }
 
-#[cfg_attr(test, allow(dead_code))]
 fn run() -> u8 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
             // clap would exit 2 on a usage error; 2 means "no dump found" here (docs/exit-codes.md).
+            // `print` returns the write error instead of panicking (`--help | head -1`).
             let _ = err.print();
             return if err.use_stderr() {
                 exit::ERROR
@@ -97,7 +84,7 @@ fn run() -> u8 {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("kvmtriage: error: {err:#}");
+            cmd::error(format_args!("kvmtriage: error: {err:#}"));
             exit::ERROR
         }
     }

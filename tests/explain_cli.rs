@@ -287,3 +287,83 @@ fn json_is_one_line_unless_pretty() {
     assert!(stdout(&pretty).lines().count() > 100);
     assert_eq!(json(&compact), json(&pretty));
 }
+
+/// Runs `explain` on `input` (written to a temp file) with standard output piped, reads `take`
+/// (one line, or a number of bytes for the one-line JSON), then closes the pipe while kvmtriage
+/// still has megabytes to write. Returns what was read, the exit status and standard error.
+fn explain_into_closed_pipe(
+    tag: &str,
+    input: &str,
+    format: &str,
+    take: Take,
+) -> (String, std::process::ExitStatus, String) {
+    use std::io::{BufRead, BufReader, Read};
+    let path = std::env::temp_dir().join(format!(
+        "kvmtriage-closed-pipe-{}-{tag}.txt",
+        std::process::id()
+    ));
+    std::fs::write(&path, input).expect("write the large input");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kvmtriage"))
+        .current_dir(root())
+        .args(["explain", "--format", format])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kvmtriage");
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut head = String::new();
+    match take {
+        Take::Line => {
+            reader.read_line(&mut head).expect("read one line");
+        }
+        Take::Bytes(n) => {
+            let mut buf = vec![0; n];
+            reader.read_exact(&mut buf).expect("read the first bytes");
+            head = String::from_utf8_lossy(&buf).into_owned();
+        }
+    }
+    // Closing our end of the pipe: kvmtriage's next write fails with EPIPE.
+    drop(reader);
+    let out = child.wait_with_output().expect("wait for kvmtriage");
+    let _ = std::fs::remove_file(&path);
+    (head, out.status, stderr(&out))
+}
+
+#[derive(Clone, Copy)]
+enum Take {
+    Line,
+    Bytes(usize),
+}
+
+/// `kvmtriage explain BIG | head -1`: a closed standard output ends the run quietly, with the exit
+/// code the analysis had (docs/exit-codes.md): no "failed printing to stdout" panic, no message,
+/// no death by SIGPIPE.
+#[test]
+fn closed_stdout_pipe_ends_the_run_quietly() {
+    let one = std::fs::read_to_string(root().join(ORIGIN)).expect("origin");
+    let big = one.repeat(2000);
+    let (head, status, err) = explain_into_closed_pipe("text", &big, "text", Take::Line);
+    assert!(
+        head.starts_with("== ") && head.contains("dump 1 of 2000"),
+        "{head:?}"
+    );
+    assert_eq!(status.code(), Some(0), "status {status:?}, stderr: {err}");
+    assert_eq!(err, "", "nothing on standard error");
+
+    // JSON is slower to build in a debug binary: 200 dumps are still megabytes of output.
+    let (head, status, err) =
+        explain_into_closed_pipe("json", &one.repeat(200), "json", Take::Bytes(4096));
+    assert!(head.starts_with('{'), "{head:?}");
+    assert_eq!(status.code(), Some(0), "status {status:?}, stderr: {err}");
+    assert_eq!(err, "", "nothing on standard error");
+
+    // The closed pipe does not hide a damaged dump: still exit code 7, and the damage (printed
+    // before the report) is the only thing on standard error.
+    let damaged = one.replacen("RAX=0000000007213cc9", "RAX=000000007213cc9", 1) + &one.repeat(200);
+    let (_, status, err) = explain_into_closed_pipe("damaged", &damaged, "text", Take::Line);
+    assert_eq!(status.code(), Some(7), "status {status:?}, stderr: {err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("kvmtriage: warning: "), "{err}");
+}

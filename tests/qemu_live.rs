@@ -7,8 +7,9 @@
 //! knows without QEMU: the mode it put the guest in, the addresses and bytes the assembler
 //! produced, the register values the guest loaded.
 //!
-//! Without qemu-system-x86_64 every test prints `skipped: qemu-system-x86_64 not found` and
-//! returns; without a usable /dev/kvm the KVM tests print that they were skipped.
+//! Without qemu-system-x86_64 every test is reported as ignored, and without a usable /dev/kvm
+//! the KVM (`*_kvm*`) tests are (`harness = false`, kvmtriage-testkit): never as passed. Under
+//! CI (`CI` set) a missing tool fails them instead.
 
 #[path = "qemu_live/guest.rs"]
 mod guest;
@@ -18,19 +19,6 @@ mod qemu;
 use guest::{Guest, Mode, Scenario};
 use qemu::{Accel, Boot, Vm, VmConfig};
 use serde_json::Value;
-
-/// Whether this test can run; prints why not.
-fn can_run(test: &str, accel: Accel) -> bool {
-    if qemu::find_qemu().is_none() {
-        eprintln!("skipped: {} not found ({test} not run)", qemu::QEMU);
-        return false;
-    }
-    if accel == Accel::Kvm && !qemu::kvm_usable() {
-        eprintln!("skipped: {test}: /dev/kvm missing or not writable, KVM case not run");
-        return false;
-    }
-    true
-}
 
 /// An address, shown in hex when an assertion fails.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -234,9 +222,6 @@ fn halt(accel: Accel, mode: Mode, test: &str) {
 /// `via_disk`: boot the image as a disk through SeaBIOS (boot sector + INT 13h) instead of
 /// through the guest's own firmware.
 fn halt_booted(accel: Accel, mode: Mode, test: &str, via_disk: bool) {
-    if !can_run(test, accel) {
-        return;
-    }
     let guest = guest::build(mode, Scenario::Halt, false).expect("assemble guest");
     let tcg_log = accel == Accel::Tcg;
     let filter = log_filter();
@@ -270,38 +255,31 @@ fn halt_booted(accel: Accel, mode: Mode, test: &str, via_disk: bool) {
     }
 }
 
-#[test]
 fn halt_kvm_real16() {
     halt(Accel::Kvm, Mode::Real16, "halt_kvm_real16");
 }
-#[test]
 fn halt_kvm_protected32() {
     halt(Accel::Kvm, Mode::Protected32, "halt_kvm_protected32");
 }
-#[test]
 fn halt_kvm_long64() {
     halt(Accel::Kvm, Mode::Long64, "halt_kvm_long64");
 }
-#[test]
 fn halt_tcg_real16() {
     halt(Accel::Tcg, Mode::Real16, "halt_tcg_real16");
 }
-#[test]
 fn halt_tcg_protected32() {
     halt(Accel::Tcg, Mode::Protected32, "halt_tcg_protected32");
 }
-#[test]
 fn halt_tcg_long64() {
     halt(Accel::Tcg, Mode::Long64, "halt_tcg_long64");
 }
 
 /// The boot-sector route: SeaBIOS loads sector 0, which loads the rest with INT 13h.
-#[test]
 fn halt_disk_boot_tcg_long64() {
     halt_booted(Accel::Tcg, Mode::Long64, "halt_disk_boot_tcg_long64", true);
 }
-#[test]
-#[ignore = "SeaBIOS takes 6-10 s to boot under the nested KVM of the test machine; run with --ignored"]
+/// Ignored unless asked for (`main`): SeaBIOS takes 6-10 s to boot under the nested KVM of the
+/// test machine; run with `--ignored`.
 fn halt_disk_boot_kvm_long64() {
     halt_booted(Accel::Kvm, Mode::Long64, "halt_disk_boot_kvm_long64", true);
 }
@@ -311,9 +289,6 @@ fn halt_disk_boot_kvm_long64() {
 /// KVM cannot fetch from a guest-physical address without a memslot: QEMU prints
 /// `KVM internal error. Suberror: 1` and a dump whose Code= bytes are all `??`.
 fn no_ram(mode: Mode, test: &str) {
-    if !can_run(test, Accel::Kvm) {
-        return;
-    }
     let guest = guest::build(mode, Scenario::JumpToNoRam, false).expect("assemble guest");
     let mut vm = Vm::start(&VmConfig {
         name: test,
@@ -382,11 +357,9 @@ fn check_no_ram_stderr(stderr: &str, guest: &Guest, test: &str) {
     assert_system_state(d, guest, test);
 }
 
-#[test]
 fn no_ram_kvm_protected32() {
     no_ram(Mode::Protected32, "no_ram_kvm_protected32");
 }
-#[test]
 fn no_ram_kvm_long64() {
     no_ram(Mode::Long64, "no_ram_kvm_long64");
 }
@@ -395,9 +368,7 @@ fn no_ram_kvm_long64() {
 /// to fetch at 64 MiB. The Code= window is then half known: the 20 bytes before the marker are
 /// the guest's `nop`s, the marker and everything after are `??`.
 fn ram_edge(mode: Mode, test: &str) {
-    let Some((guest, d)) = ram_edge_dump(mode, test) else {
-        return;
-    };
+    let (guest, d) = ram_edge_dump(mode, test);
     let d = &d;
     assert_eq!(value(d, "/event/kind"), "internal_error", "{test}: event");
     assert_mode(d, mode, test);
@@ -424,10 +395,7 @@ fn ram_edge(mode: Mode, test: &str) {
 }
 
 /// Boots the `RunOffRamEnd` guest under KVM; returns it with the stderr dump as kvmtriage read it.
-fn ram_edge_dump(mode: Mode, test: &str) -> Option<(Guest, Value)> {
-    if !can_run(test, Accel::Kvm) {
-        return None;
-    }
+fn ram_edge_dump(mode: Mode, test: &str) -> (Guest, Value) {
     let guest = guest::build(mode, Scenario::RunOffRamEnd, false).expect("assemble guest");
     let mut vm = Vm::start(&VmConfig {
         name: test,
@@ -442,14 +410,12 @@ fn ram_edge_dump(mode: Mode, test: &str) -> Option<(Guest, Value)> {
     let out = vm.quit();
     let all = dumps(&qemu::explain(&out.stderr));
     assert_eq!(all.len(), 1, "{test}: one dump on stderr:\n{}", out.stderr);
-    Some((guest, all[0].clone()))
+    (guest, all[0].clone())
 }
 
-#[test]
 fn ram_edge_kvm_protected32() {
     ram_edge(Mode::Protected32, "ram_edge_kvm_protected32");
 }
-#[test]
 fn ram_edge_kvm_long64() {
     ram_edge(Mode::Long64, "ram_edge_kvm_long64");
 }
@@ -461,9 +427,7 @@ fn ram_edge_kvm_long64() {
 /// Expected: the readable bytes before the marker are disassembled (they show how the vCPU got
 /// to the unreadable address), aligned so that decoding ends exactly at the marker.
 fn ram_edge_listing(mode: Mode, test: &str) {
-    let Some((_guest, d)) = ram_edge_dump(mode, test) else {
-        return;
-    };
+    let (_guest, d) = ram_edge_dump(mode, test);
     let nops: Vec<(Addr, String)> = value(&d, "/listing")
         .as_array()
         .expect("listing array")
@@ -488,11 +452,9 @@ fn ram_edge_listing(mode: Mode, test: &str) {
     );
 }
 
-#[test]
 fn ram_edge_listing_kvm_protected32() {
     ram_edge_listing(Mode::Protected32, "ram_edge_listing_kvm_protected32");
 }
-#[test]
 fn ram_edge_listing_kvm_long64() {
     ram_edge_listing(Mode::Long64, "ram_edge_listing_kvm_long64");
 }
@@ -504,9 +466,6 @@ fn ram_edge_listing_kvm_long64() {
 /// `shutdown` after the triple fault (TCG; KVM 64 in the SeaBIOS-booted corpus). Whichever
 /// happens is checked against the guest's own bytes.
 fn null_idt_int3(accel: Accel, mode: Mode, test: &str) {
-    if !can_run(test, accel) {
-        return;
-    }
     let guest = guest::build(mode, Scenario::NullIdtInt3, false).expect("assemble guest");
     let int3_at = guest.expected_rip;
     let tcg_log = accel == Accel::Tcg;
@@ -757,7 +716,6 @@ fn assert_int_log(log: &str, guest: &Guest, test: &str) {
     }
 }
 
-#[test]
 fn null_idt_int3_kvm_protected32() {
     null_idt_int3(
         Accel::Kvm,
@@ -765,15 +723,12 @@ fn null_idt_int3_kvm_protected32() {
         "null_idt_int3_kvm_protected32",
     );
 }
-#[test]
 fn null_idt_int3_kvm_long64() {
     null_idt_int3(Accel::Kvm, Mode::Long64, "null_idt_int3_kvm_long64");
 }
-#[test]
 fn null_idt_int3_tcg_real16() {
     null_idt_int3(Accel::Tcg, Mode::Real16, "null_idt_int3_tcg_real16");
 }
-#[test]
 fn null_idt_int3_tcg_protected32() {
     null_idt_int3(
         Accel::Tcg,
@@ -781,7 +736,6 @@ fn null_idt_int3_tcg_protected32() {
         "null_idt_int3_tcg_protected32",
     );
 }
-#[test]
 fn null_idt_int3_tcg_long64() {
     null_idt_int3(Accel::Tcg, Mode::Long64, "null_idt_int3_tcg_long64");
 }
@@ -792,9 +746,6 @@ fn null_idt_int3_tcg_long64() {
 /// test asks for `system_reset` over QMP, and the guest boots again: the log must hold exactly
 /// one `CPU Reset (CPU 0)` dump at the guest's halt, read as the halted long-mode state.
 fn reset_log(accel: Accel, test: &str) {
-    if !can_run(test, accel) {
-        return;
-    }
     let guest = guest::build(Mode::Long64, Scenario::Halt, false).expect("assemble guest");
     let mut vm = Vm::start(&VmConfig {
         name: test,
@@ -848,11 +799,9 @@ fn reset_log(accel: Accel, test: &str) {
     assert!(!d["lazy_flags"].is_null(), "{what}: and CCS/CCD/CCO");
 }
 
-#[test]
 fn reset_log_kvm() {
     reset_log(Accel::Kvm, "reset_log_kvm");
 }
-#[test]
 fn reset_log_tcg() {
     reset_log(Accel::Tcg, "reset_log_tcg");
 }
@@ -863,9 +812,6 @@ fn reset_log_tcg() {
 /// long mode and halts. `info registers -a` must read as CPU#0 (64-bit, BSP halt) and CPU#1
 /// (real mode, trampoline halt).
 fn smp2(accel: Accel, test: &str) {
-    if !can_run(test, accel) {
-        return;
-    }
     let guest = guest::build(Mode::Long64, Scenario::Halt, true).expect("assemble guest");
     let ap = guest.ap.as_ref().expect("AP truth");
     let mut vm = Vm::start(&VmConfig {
@@ -912,11 +858,69 @@ fn smp2(accel: Accel, test: &str) {
     assert_registers(d, &ap.registers, &what);
 }
 
-#[test]
 fn smp2_kvm() {
     smp2(Accel::Kvm, "smp2_kvm");
 }
-#[test]
 fn smp2_tcg() {
     smp2(Accel::Tcg, "smp2_tcg");
+}
+
+fn main() {
+    use kvmtriage_testkit::trial;
+    let qemu = kvmtriage_testkit::qemu();
+    let kvm = kvmtriage_testkit::dev_kvm();
+    // Every test runs QEMU; the `_kvm` ones run it with `-accel kvm`.
+    let tests: [(&str, fn()); 22] = [
+        ("halt_kvm_real16", halt_kvm_real16),
+        ("halt_kvm_protected32", halt_kvm_protected32),
+        ("halt_kvm_long64", halt_kvm_long64),
+        ("halt_tcg_real16", halt_tcg_real16),
+        ("halt_tcg_protected32", halt_tcg_protected32),
+        ("halt_tcg_long64", halt_tcg_long64),
+        ("halt_disk_boot_tcg_long64", halt_disk_boot_tcg_long64),
+        ("no_ram_kvm_protected32", no_ram_kvm_protected32),
+        ("no_ram_kvm_long64", no_ram_kvm_long64),
+        ("ram_edge_kvm_protected32", ram_edge_kvm_protected32),
+        ("ram_edge_kvm_long64", ram_edge_kvm_long64),
+        (
+            "ram_edge_listing_kvm_protected32",
+            ram_edge_listing_kvm_protected32,
+        ),
+        ("ram_edge_listing_kvm_long64", ram_edge_listing_kvm_long64),
+        (
+            "null_idt_int3_kvm_protected32",
+            null_idt_int3_kvm_protected32,
+        ),
+        ("null_idt_int3_kvm_long64", null_idt_int3_kvm_long64),
+        ("null_idt_int3_tcg_real16", null_idt_int3_tcg_real16),
+        (
+            "null_idt_int3_tcg_protected32",
+            null_idt_int3_tcg_protected32,
+        ),
+        ("null_idt_int3_tcg_long64", null_idt_int3_tcg_long64),
+        ("reset_log_kvm", reset_log_kvm),
+        ("reset_log_tcg", reset_log_tcg),
+        ("smp2_kvm", smp2_kvm),
+        ("smp2_tcg", smp2_tcg),
+    ];
+    let mut trials: Vec<_> = tests
+        .into_iter()
+        .map(|(name, test)| {
+            if name.contains("_kvm") {
+                trial(name, &[&qemu, &kvm], test)
+            } else {
+                trial(name, &[&qemu], test)
+            }
+        })
+        .collect();
+    // SeaBIOS takes 6-10 s to boot under the nested KVM of the test machine: run with --ignored.
+    trials.push(
+        trial(
+            "halt_disk_boot_kvm_long64",
+            &[&qemu, &kvm],
+            halt_disk_boot_kvm_long64,
+        )
+        .with_ignored_flag(true),
+    );
+    kvmtriage_testkit::run(&[qemu, kvm], trials);
 }

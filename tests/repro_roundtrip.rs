@@ -1,11 +1,11 @@
 //! Round trip: `kvmtriage repro … | kvmtriage explain --format json -` names the faulting
 //! instruction, MSR and value that the VMM recorded, and the set_msr_mce case is diagnosed.
+//!
+//! Every test needs a usable /dev/kvm: without one they are reported as ignored (failed under
+//! CI), never as passed (`harness = false`, kvmtriage-testkit).
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
-
-mod common;
-use common::have_kvm;
 
 fn kvmtriage(args: &[&str], stdin: Option<&[u8]>) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kvmtriage"))
@@ -57,11 +57,7 @@ fn round_trip(args: &[&str]) -> serde_json::Value {
     v
 }
 
-#[test]
 fn origin_eperm_round_trip() {
-    if !have_kvm() {
-        return;
-    }
     let v = round_trip(&["origin-x2apic-timer", "--inject", "wrmsr:0x838=EPERM"]);
     assert_eq!(v["dumps"][0]["fault"]["msr"]["index"], "0x838");
     // explain also reads the exit record QEMU would not have printed.
@@ -91,11 +87,7 @@ fn origin_eperm_round_trip() {
     );
 }
 
-#[test]
 fn triple_fault_record_is_read_as_a_triple_fault() {
-    if !have_kvm() {
-        return;
-    }
     let text = kvmtriage(&["repro", "triple-fault", "-q"], None);
     assert_eq!(text.status.code(), Some(4));
     let explained = kvmtriage(&["explain", "--format", "json", "-"], Some(&text.stdout));
@@ -105,11 +97,7 @@ fn triple_fault_record_is_read_as_a_triple_fault() {
     assert_eq!(v["dumps"][0]["fault"]["mnemonic"], "ud2");
 }
 
-#[test]
 fn unixware_under_linux_5_15_is_the_set_msr_mce_case() {
-    if !have_kvm() {
-        return;
-    }
     let v = round_trip(&["unixware-mc1-ctl", "--kvm-model", "linux-5.15"]);
     let ids: Vec<&str> = v["dumps"][0]["diagnosis"]["known_issues"]
         .as_array()
@@ -124,11 +112,28 @@ fn unixware_under_linux_5_15_is_the_set_msr_mce_case() {
     assert!(ids.contains(&"mce-ctl-bit0-clear-eperm"), "{ids:?}");
 }
 
-#[test]
 fn illegal_mci_ctl_round_trip() {
-    if !have_kvm() {
-        return;
-    }
     round_trip(&["mci-ctl-illegal", "--kvm-model", "linux-5.10"]);
     round_trip(&["mci-status-nonzero", "--kvm-model", "linux-5.19"]);
+}
+
+fn main() {
+    let kvm = kvmtriage_testkit::dev_kvm();
+    let tests: [(&str, fn()); 4] = [
+        ("origin_eperm_round_trip", origin_eperm_round_trip),
+        (
+            "triple_fault_record_is_read_as_a_triple_fault",
+            triple_fault_record_is_read_as_a_triple_fault,
+        ),
+        (
+            "unixware_under_linux_5_15_is_the_set_msr_mce_case",
+            unixware_under_linux_5_15_is_the_set_msr_mce_case,
+        ),
+        ("illegal_mci_ctl_round_trip", illegal_mci_ctl_round_trip),
+    ];
+    let trials = tests
+        .into_iter()
+        .map(|(name, test)| kvmtriage_testkit::trial(name, &[&kvm], test))
+        .collect();
+    kvmtriage_testkit::run(&[kvm], trials);
 }

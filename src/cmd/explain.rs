@@ -1,12 +1,13 @@
 //! `kvmtriage explain`: read a QEMU x86 dump and say what happened.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 
 use anyhow::Context;
 use kvmtriage_analyze::{AnalyzeError, KernelVersion, Options, Syntax};
 use kvmtriage_render::{Color, InputInfo};
 
+use crate::cmd::{error, finish};
 use crate::exit;
 
 /// Output format of `explain`.
@@ -78,7 +79,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let bytes = match read_input(&args.input) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("kvmtriage: error: cannot read {name}: {e}");
+            error(format_args!("kvmtriage: error: cannot read {name}: {e}"));
             return Ok(exit::UNREADABLE);
         }
     };
@@ -96,7 +97,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let analysis = match kvmtriage_analyze::analyze(&text, &opts) {
         Ok(a) => a,
         Err(AnalyzeError::Read(e)) => {
-            eprintln!("kvmtriage: error: {name}: {e}");
+            error(format_args!("kvmtriage: error: {name}: {e}"));
             return Ok(if e.is_no_dump() {
                 exit::NOT_FOUND
             } else {
@@ -104,7 +105,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             });
         }
         Err(e @ AnalyzeError::NoSuchCpu { .. }) => {
-            eprintln!("kvmtriage: error: {name}: {e}");
+            error(format_args!("kvmtriage: error: {name}: {e}"));
             return Ok(exit::NOT_FOUND);
         }
         Err(e) => return Err(e.into()),
@@ -117,11 +118,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             damaged = true;
             let prefix = format!("line {}: ", w.line);
             let message = w.message.strip_prefix(&prefix).unwrap_or(&w.message);
-            eprintln!(
+            error(format_args!(
                 "kvmtriage: warning: {name}:{}: dump {}: {message}",
                 w.line,
                 i + 1
-            );
+            ));
         }
     }
     let info = InputInfo {
@@ -146,17 +147,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             kvmtriage_render::render_text(&analysis, &info, color)
         }
     };
-    let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout
-        .write_all(rendered.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        // A closed pipe (`| head`) is not an error worth a message.
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            return Err(e).context("writing the report");
-        }
-    }
-    Ok(if damaged { exit::DAMAGED } else { exit::OK })
+    // A closed pipe (`| head`) ends the run quietly, with this same code.
+    finish(&rendered, if damaged { exit::DAMAGED } else { exit::OK })
 }
 
 fn read_input(path: &PathBuf) -> std::io::Result<Vec<u8>> {

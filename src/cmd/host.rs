@@ -1,11 +1,10 @@
 //! `kvmtriage host`: this host's KVM — access, API version, capabilities, module parameters,
 //! kernel and vendor module, and the known issues of the catalogue that affect its kernel.
 
-use std::io::Write as _;
-
 use kvmtriage_diagnose::{issues_affecting, KernelVersion};
 use kvmtriage_kvm::host::{host_report, HostReport};
 
+use crate::cmd::finish;
 use crate::exit;
 
 /// Output format.
@@ -94,12 +93,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         known_issues,
         kernel_parse_error,
     };
-    let mut out = std::io::stdout().lock();
-    match args.format {
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&json.to_json()?)?)?,
-        Format::Text => write!(out, "{}", text(&json))?,
-    }
-    Ok(exit::OK)
+    let output = match args.format {
+        Format::Json => serde_json::to_string_pretty(&json.to_json()?)? + "\n",
+        Format::Text => text(&json),
+    };
+    finish(&output, exit::OK)
 }
 
 fn text(h: &HostJson) -> String {

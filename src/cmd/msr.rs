@@ -4,6 +4,7 @@
 use kvmtriage_x86::hex::{hex64, hex_min};
 use kvmtriage_x86::msr::{self, MsrError};
 
+use crate::cmd::{error, finish};
 use crate::exit;
 
 /// Output format of `msr`.
@@ -39,19 +40,6 @@ fn parse_value(s: &str) -> Result<u64, String> {
     parsed.map_err(|_| format!("{s:?} is not a 64-bit value (use 0x-prefixed hex or decimal)"))
 }
 
-/// Writes to standard output; a closed pipe (`kvmtriage msr ... | head`) is not an error.
-fn emit(text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
-    }
-}
-
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let info = match msr::resolve(&args.query) {
         Ok(info) => info,
@@ -60,14 +48,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 MsrError::UnknownIndex { .. } | MsrError::UnknownName(_) => exit::NOT_FOUND,
                 MsrError::BadIndex(_) | MsrError::Empty => exit::ERROR,
             };
-            match args.format {
+            return match args.format {
                 Format::Json => {
                     let doc = serde_json::json!({ "query": args.query, "found": false, "error": err.to_string() });
-                    emit(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
+                    finish(&(serde_json::to_string_pretty(&doc)? + "\n"), code)
                 }
-                Format::Text => eprintln!("kvmtriage: {err}"),
-            }
-            return Ok(code);
+                Format::Text => {
+                    error(format_args!("kvmtriage: {err}"));
+                    Ok(code)
+                }
+            };
         }
     };
     let fields = args.value.map(|v| msr::decode_value(info.index, v));
@@ -81,7 +71,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 "value": args.value.map(hex_min),
                 "fields": fields,
             });
-            emit(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
+            finish(&(serde_json::to_string_pretty(&doc)? + "\n"), exit::OK)
         }
         Format::Text => {
             let mut out = format!(
@@ -118,10 +108,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                     ));
                 }
             }
-            emit(&out)?;
+            finish(&out, exit::OK)
         }
     }
-    Ok(exit::OK)
 }
 
 #[cfg(test)]

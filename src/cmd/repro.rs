@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use kvmtriage_kvm::{scenarios, CpuMode, Guest, InjectRule, KvmModel, Request};
 
+use crate::cmd::{error, finish};
 use crate::exit;
 
 /// Output format.
@@ -73,22 +74,23 @@ fn parse_address(text: &str) -> Result<u64, String> {
     parsed.map_err(|_| format!("`{text}` is not an address (decimal or 0x-hex)"))
 }
 
-fn list() -> u8 {
-    println!("{:<22} {:<5} description", "scenario", "mode");
+fn list() -> anyhow::Result<u8> {
+    use std::fmt::Write as _;
+    let mut text = format!("{:<22} {:<5} description\n", "scenario", "mode");
     for s in scenarios::CATALOGUE {
-        println!("{:<22} {:<5} {}", s.name, s.mode.bitness(), s.summary);
+        let _ = writeln!(text, "{:<22} {:<5} {}", s.name, s.mode.bitness(), s.summary);
     }
-    println!();
-    println!(
-        "kvm models: {}",
+    let _ = writeln!(
+        text,
+        "\nkvm models: {}",
         kvmtriage_kvm::policy::model_names().join(", ")
     );
-    exit::OK
+    finish(&text, exit::OK)
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     if args.list {
-        return Ok(list());
+        return list();
     }
     let model: KvmModel = args.kvm_model.parse()?;
     let rules = args
@@ -120,8 +122,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         _ => bail!("give a scenario name or --guest FILE (see --list)"),
     };
     if let Err(e) = kvmtriage_kvm::machine::check_kvm() {
-        eprintln!("kvmtriage: error: {e}");
-        eprintln!("kvmtriage: repro needs a usable /dev/kvm; nothing was run");
+        error(format_args!("kvmtriage: error: {e}"));
+        error(format_args!(
+            "kvmtriage: repro needs a usable /dev/kvm; nothing was run"
+        ));
         return Ok(exit::NO_KVM);
     }
     let mut request = Request::new(guest, model, rules);
@@ -141,17 +145,16 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
     };
     let (report, result) = kvmtriage_kvm::reproduce(&request, &mut log)?;
-    let mut stdout = std::io::stdout().lock();
-    match args.format {
-        Format::Text => write!(stdout, "{}", report.to_text(&result.state, &result.code))?,
-        Format::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&report)?)?,
-    }
-    stdout.flush()?;
-    Ok(if report.outcome.is_vm_failure() {
+    let code = if report.outcome.is_vm_failure() {
         exit::VM_FAILED
     } else if report.outcome.is_limit() {
         exit::LIMIT
     } else {
         exit::OK
-    })
+    };
+    let text = match args.format {
+        Format::Text => report.to_text(&result.state, &result.code),
+        Format::Json => serde_json::to_string_pretty(&report)? + "\n",
+    };
+    finish(&text, code)
 }

@@ -29,23 +29,6 @@ impl Accel {
     }
 }
 
-/// Path of qemu-system-x86_64 if it is on PATH.
-pub fn find_qemu() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(QEMU))
-        .find(|p| p.is_file())
-}
-
-/// `/dev/kvm` exists and this user may open it read-write (what `-accel kvm` needs).
-pub fn kvm_usable() -> bool {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/kvm")
-        .is_ok()
-}
-
 /// Set this variable to keep each test's directory (disk image, stderr, log, debugcon).
 pub const KEEP_ENV: &str = "KVMTRIAGE_QEMU_KEEP";
 

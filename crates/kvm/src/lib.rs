@@ -6,6 +6,8 @@
 //! Constants cite include/uapi/linux/kvm.h (KVM ABI) and the Intel SDM.
 
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
+// Every `unsafe` block says why it is sound (`// SAFETY:`), citing the KVM ABI where it applies.
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod error;
 pub mod host;

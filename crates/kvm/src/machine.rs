@@ -171,21 +171,64 @@ impl Default for MachineConfig {
     }
 }
 
-/// One VM with one vCPU and its memory. Field order matters for drop: the vCPU and VM file
-/// descriptors close before the memory they reference is unmapped.
+/// One VM with one vCPU and its memory.
+///
+/// KVM's memory slot 0 holds the host address of [`GuestMemory`]'s mapping from
+/// `KVM_SET_USER_MEMORY_REGION` until the VM is closed, so the fields are private: safe code
+/// outside this crate gets the memory only by shared reference ([`Machine::memory`]; bytes are
+/// written through [`GuestMemory::write`] or [`Machine::load`]), and no handle that could replace
+/// the mapping, unmap it early, or outlive it (the VM fd, which creates vCPUs; a `&mut` to the
+/// vCPU fd, which could be swapped for another VM's) is handed out.
+///
+/// Field order matters for drop: the vCPU and VM file descriptors close before the memory they
+/// reference is unmapped.
+///
+/// The memory cannot be swapped out, neither through the field:
+///
+/// ```compile_fail,E0616
+/// fn swap(machine: &mut kvmtriage_kvm::Machine, other: kvmtriage_kvm::memory::GuestMemory) {
+///     machine.mem = other; // error: field `mem` of struct `Machine` is private
+/// }
+/// ```
+///
+/// nor through the accessor, which lends it shared only:
+///
+/// ```compile_fail,E0308
+/// fn swap(machine: &mut kvmtriage_kvm::Machine, mut other: kvmtriage_kvm::memory::GuestMemory) {
+///     std::mem::swap(machine.memory(), &mut other); // error: expected `&mut GuestMemory`
+/// }
+/// ```
+///
+/// and the VM fd (whose `create_vcpu` would make a vCPU that outlives the mapping) is not public:
+///
+/// ```compile_fail,E0624
+/// fn extra_vcpu(machine: &kvmtriage_kvm::Machine) {
+///     let _vcpu = machine.vm().create_vcpu(1); // error: method `vm` is private
+/// }
+/// ```
+///
+/// What is allowed: reading and writing guest bytes in place.
+///
+/// ```no_run
+/// # fn main() -> kvmtriage_kvm::Result<()> {
+/// let machine = kvmtriage_kvm::Machine::new(&kvmtriage_kvm::MachineConfig::default())?;
+/// machine.load(0x10000, &[0xf4])?; // hlt
+/// machine.memory().write(0x10001, &[0x90])?;
+/// assert_eq!(machine.memory().read_u8(0x10000), Some(0xf4));
+/// # Ok(())
+/// # }
+/// ```
 pub struct Machine {
     /// vCPU 0.
-    pub vcpu: VcpuFd,
+    vcpu: VcpuFd,
     /// The VM.
-    pub vm: VmFd,
-    /// `/dev/kvm`.
-    pub kvm: Kvm,
-    /// Guest RAM.
-    pub mem: GuestMemory,
+    vm: VmFd,
+    /// Guest RAM, registered as KVM memory slot 0.
+    mem: GuestMemory,
     /// Boot mode.
-    pub mode: CpuMode,
+    mode: CpuMode,
     /// IA32_MCG_CAP given to the vCPU with KVM_X86_SETUP_MCE.
-    pub mcg_cap: u64,
+    mcg_cap: u64,
 }
 
 impl Machine {
@@ -215,8 +258,15 @@ impl Machine {
             memory_size: mem.size() as u64,
             userspace_addr: mem.host_address(),
         };
-        // SAFETY: the region describes `mem`, a live anonymous mapping of exactly that size that
-        // outlives the VM (see the drop order of `Machine`).
+        // SAFETY: KVM_SET_USER_MEMORY_REGION (include/uapi/linux/kvm.h, struct
+        // kvm_userspace_memory_region) makes the kernel access host memory
+        // [userspace_addr, userspace_addr + memory_size) for guest-physical 0.. until the slot is
+        // deleted or the VM is destroyed. The region describes exactly `mem`, a live anonymous
+        // mapping of that size (page-aligned, as the kernel requires) that nothing else uses. It
+        // stays mapped as long as the VM: `mem` moves into the returned `Machine`, whose private
+        // fields let no safe code replace or drop it early, and whose field order closes the vCPU
+        // and VM fds before the mapping is unmapped. No vCPU or VM handle is given out that could
+        // outlive it.
         unsafe { vm.set_user_memory_region(region) }
             .map_err(ioctl_err("KVM_SET_USER_MEMORY_REGION"))?;
         let vcpu = vm.create_vcpu(0).map_err(ioctl_err("KVM_CREATE_VCPU"))?;
@@ -229,7 +279,6 @@ impl Machine {
         let mut machine = Self {
             vcpu,
             vm,
-            kvm,
             mem,
             mode: config.mode,
             mcg_cap,
@@ -434,6 +483,41 @@ impl Machine {
         Ok(())
     }
 
+    /// The vCPU, for reading and setting its state (`KVM_GET_REGS`, `KVM_SET_SREGS`, …). Running
+    /// it needs `&mut`, which stays inside this crate ([`crate::run::run`]).
+    pub fn vcpu(&self) -> &VcpuFd {
+        &self.vcpu
+    }
+
+    /// The vCPU for `KVM_RUN` and the shared `kvm_run` page. Crate-private: a `&mut VcpuFd` would
+    /// let safe code swap in another VM's vCPU, which could then outlive this VM's memory.
+    pub(crate) fn vcpu_mut(&mut self) -> &mut VcpuFd {
+        &mut self.vcpu
+    }
+
+    /// The VM fd, for VM ioctls such as the MSR filter. Crate-private: its `create_vcpu` would make
+    /// a vCPU that keeps the VM, and its memory slot, alive after this `Machine` unmaps the
+    /// memory.
+    pub(crate) fn vm(&self) -> &VmFd {
+        &self.vm
+    }
+
+    /// Guest RAM (KVM memory slot 0), shared: bytes can be read and written in place
+    /// ([`GuestMemory::write`]), the mapping cannot be replaced or unmapped.
+    pub fn memory(&self) -> &GuestMemory {
+        &self.mem
+    }
+
+    /// The boot mode.
+    pub fn mode(&self) -> CpuMode {
+        self.mode
+    }
+
+    /// IA32_MCG_CAP given to the vCPU with `KVM_X86_SETUP_MCE` (bank count in bits 7:0).
+    pub fn mcg_cap(&self) -> u64 {
+        self.mcg_cap
+    }
+
     /// Copies a guest program to guest-physical `gpa`.
     pub fn load(&self, gpa: u64, code: &[u8]) -> Result<()> {
         self.mem.write(gpa, code).map_err(|_| {
@@ -476,8 +560,9 @@ fn tss_descriptor_low(base: u64, limit: u64) -> u64 {
 /// Gives the vCPU `MCE_BANKS` banks and MCG_CTL_P (what QEMU does), masked by what KVM supports.
 fn setup_mce(kvm: &Kvm, vcpu: &VcpuFd) -> Result<u64> {
     let mut supported: u64 = 0;
-    // SAFETY: KVM_X86_GET_MCE_CAP_SUPPORTED writes one u64 through the pointer, which points
-    // at a live local; the return value is checked.
+    // SAFETY: KVM_X86_GET_MCE_CAP_SUPPORTED is _IOR(KVMIO, 0x9d, __u64) on the /dev/kvm fd
+    // (include/uapi/linux/kvm.h): the kernel writes one u64 through the pointer, which points at
+    // a live, writable local of that size; the return value is checked.
     let ret = unsafe {
         vmm_sys_util::ioctl::ioctl_with_mut_ref(
             kvm,
@@ -496,7 +581,9 @@ fn setup_mce(kvm: &Kvm, vcpu: &VcpuFd) -> Result<u64> {
     let max_banks = u64::try_from(kvm.check_extension_int(kvm_ioctls::Cap::Mce)).unwrap_or(0);
     let banks = MCE_BANKS.min(max_banks);
     let mcg_cap = banks | (MCG_CTL_P & supported);
-    // SAFETY: KVM_X86_SETUP_MCE reads one u64 from the pointer, a live local; checked below.
+    // SAFETY: KVM_X86_SETUP_MCE is _IOW(KVMIO, 0x9c, __u64) on a vCPU fd
+    // (include/uapi/linux/kvm.h): the kernel reads one u64 from the pointer, a live local of that
+    // size; the return value is checked below.
     let ret = unsafe { ioctl_with_ref(vcpu, KVM_X86_SETUP_MCE(), &mcg_cap) };
     if ret < 0 {
         return Err(Error::Ioctl {

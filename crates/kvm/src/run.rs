@@ -228,7 +228,7 @@ pub fn install_msr_filter(machine: &Machine, plan: &FilterPlan) -> Result<()> {
             bitmap: &bitmap,
         };
         return machine
-            .vm
+            .vm()
             .set_msr_filter(MsrFilterDefaultAction::DENY, &[deny_msr0])
             .map_err(ioctl_err("KVM_X86_SET_MSR_FILTER"));
     }
@@ -261,7 +261,7 @@ pub fn install_msr_filter(machine: &Machine, plan: &FilterPlan) -> Result<()> {
         })
         .collect();
     machine
-        .vm
+        .vm()
         .set_msr_filter(MsrFilterDefaultAction::ALLOW, &ranges)
         .map_err(ioctl_err("KVM_X86_SET_MSR_FILTER"))
 }
@@ -360,15 +360,16 @@ fn has_error_code(vector: u8) -> bool {
 /// Reads the exception frame the CPU pushed before the handler ran (the handler itself does
 /// not touch the stack): [error code], RIP, CS, RFLAGS.
 fn exception_frame(machine: &Machine, state: &CpuState, vector: u8) -> (Option<u64>, Option<u64>) {
-    let (width, with_error) = match machine.mode {
+    let (width, with_error) = match machine.mode() {
         CpuMode::Real => (2, false),
         CpuMode::Protected => (4, has_error_code(vector)),
         CpuMode::Long => (8, has_error_code(vector)),
     };
     let width = if state.cs64() { 8 } else { width };
     let sp = state.sregs.ss.base.wrapping_add(state.regs.rsp);
-    let read =
-        |offset: u64| state.read_linear_le(&machine.mem, sp.wrapping_add(offset), width as usize);
+    let read = |offset: u64| {
+        state.read_linear_le(machine.memory(), sp.wrapping_add(offset), width as usize)
+    };
     if with_error {
         (read(0), read(width))
     } else {
@@ -395,7 +396,7 @@ pub fn run(
 ) -> Result<RunResult> {
     let start = Instant::now();
     let watchdog = Watchdog::start(limits.wall);
-    let bank_count = (machine.mcg_cap & 0xff) as u32;
+    let bank_count = (machine.mcg_cap() & 0xff) as u32;
     let mut exits: u64 = 0;
     let mut console = Vec::new();
     let mut msr_events: Vec<MsrEvent> = Vec::new();
@@ -413,7 +414,7 @@ pub fn run(
                 limit: limits.max_exits,
             };
         }
-        let exit = machine.vcpu.run();
+        let exit = machine.vcpu_mut().run();
         pending_completion = false;
         let exit = match exit {
             Ok(exit) => exit,
@@ -446,7 +447,7 @@ pub fn run(
                 }
                 ports::EXCEPTION => {
                     let vector = data.first().copied().unwrap_or(0);
-                    let state = CpuState::capture(&machine.vcpu)?;
+                    let state = CpuState::capture(machine.vcpu())?;
                     let (error_code, fault_rip) = exception_frame(machine, &state, vector);
                     break Outcome::GuestException {
                         vector,
@@ -503,7 +504,7 @@ pub fn run(
             VcpuExit::Hlt => break Outcome::Halted,
             VcpuExit::Shutdown => break Outcome::Shutdown,
             VcpuExit::InternalError => {
-                let run = machine.vcpu.get_kvm_run();
+                let run = machine.vcpu_mut().get_kvm_run();
                 // SAFETY: exit_reason is KVM_EXIT_INTERNAL_ERROR, so the kernel filled the
                 // `internal` member of the union (include/uapi/linux/kvm.h).
                 let internal = unsafe { run.__bindgen_anon_1.internal };
@@ -526,7 +527,7 @@ pub fn run(
             VcpuExit::X86Rdmsr(e) => (MsrAccess::Rdmsr, e.index, 0u64, e.reason),
             VcpuExit::X86Wrmsr(e) => (MsrAccess::Wrmsr, e.index, e.data, e.reason),
             _ => {
-                let exit_reason = machine.vcpu.get_kvm_run().exit_reason;
+                let exit_reason = machine.vcpu_mut().get_kvm_run().exit_reason;
                 break Outcome::UnhandledExit { exit_reason };
             }
         };
@@ -538,7 +539,7 @@ pub fn run(
         } else {
             MSR_EXIT_REASON_INVAL
         };
-        let vcpu = &machine.vcpu;
+        let vcpu = machine.vcpu();
         let decision = policy.decide(access, index, data, kvm_reason, bank_count, || {
             can_set_mci_status(vcpu)
         });
@@ -596,7 +597,7 @@ pub fn run(
                 simulated: true,
             };
         }
-        let run = machine.vcpu.get_kvm_run();
+        let run = machine.vcpu_mut().get_kvm_run();
         // The last exit was KVM_EXIT_X86_RDMSR/WRMSR, so `msr` is the live union member; KVM
         // reads `error` and (for RDMSR) `data` when the vCPU re-enters (writes are safe Rust).
         run.__bindgen_anon_1.msr.error = u8::from(verdict == Verdict::GeneralProtection);
@@ -608,9 +609,10 @@ pub fn run(
     if outcome.is_limit() && pending_completion {
         // Flush a pending PIO/MMIO/MSR completion so the snapshot is architecturally
         // consistent: KVM_RUN with immediate_exit = 1 completes it and returns EINTR.
-        machine.vcpu.set_kvm_immediate_exit(1);
-        let _ = machine.vcpu.run();
-        machine.vcpu.set_kvm_immediate_exit(0);
+        let vcpu = machine.vcpu_mut();
+        vcpu.set_kvm_immediate_exit(1);
+        let _ = vcpu.run();
+        vcpu.set_kvm_immediate_exit(0);
     }
     drop(watchdog);
     if let Some(tail) = console
@@ -620,8 +622,8 @@ pub fn run(
     {
         log(&format!("guest console: {}", String::from_utf8_lossy(tail)));
     }
-    let state = CpuState::capture(&machine.vcpu)?;
-    let code = CodeWindow::read(&state, &machine.mem);
+    let state = CpuState::capture(machine.vcpu())?;
+    let code = CodeWindow::read(&state, machine.memory());
     Ok(RunResult {
         outcome,
         fatal_msr,
