@@ -37,7 +37,14 @@ pub struct Options {
     pub qemu_log: Option<PathBuf>,
     /// At most this many bytes of the log are kept (its end).
     pub max_log: u64,
+    /// Called with a one-line message when the wait begins (the CLI prints it on stderr).
+    pub on_wait: Option<fn(&str)>,
 }
+
+/// Run states in which `--wait` waits for a stop: the VM runs, or has not started yet
+/// (`-S`: `prelaunch`; an incoming migration: `inmigrate`). In any other state it is already
+/// stopped and is captured at once.
+pub const WAIT_STATES: &[&str] = &["running", "prelaunch", "inmigrate", "restore-vm"];
 
 impl Default for Options {
     fn default() -> Options {
@@ -48,6 +55,7 @@ impl Default for Options {
             stack_bytes: 256,
             qemu_log: None,
             max_log: 4 << 20,
+            on_wait: None,
         }
     }
 }
@@ -211,18 +219,31 @@ pub fn capture(mon: &mut dyn Monitor, source: String, opts: &Options) -> Capture
     }
     let mut status = s.execute("query-status", "query-status", None);
     if let Some(limit) = opts.wait {
+        let state = status
+            .as_ref()
+            .and_then(|st| st.get("status"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let running = status
             .as_ref()
             .and_then(|st| st.get("running"))
             .and_then(Value::as_bool);
+        let waits = running == Some(true) || WAIT_STATES.contains(&state.as_str());
         let wait_start = Instant::now();
         let mut rec = WaitRecord {
             limit_ms: limit.as_millis() as u64,
             waited_ms: 0,
             stopped: None,
-            already_stopped: running == Some(false),
+            already_stopped: status.is_some() && !waits,
         };
-        if running == Some(true) && s.alive() {
+        if waits && s.alive() {
+            if let Some(f) = opts.on_wait {
+                f(&format!(
+                    "run state {state}: waiting up to {:.1} s for the VM to stop",
+                    limit.as_secs_f64()
+                ));
+            }
             let r = s.mon.wait_stop(wait_start + limit);
             if let Some(stopped) = s.book("wait for STOP", r) {
                 rec.stopped = stopped;
@@ -271,10 +292,15 @@ pub fn capture(mon: &mut dyn Monitor, source: String, opts: &Options) -> Capture
         let step = format!("code vcpu={}", v.index);
         match v.code {
             Some(anchor) => {
-                let start = anchor.saturating_sub(opts.code_before);
                 let end = anchor
                     .saturating_add(opts.code_after)
                     .min(address_end(v.bits));
+                // Clipped at the end of the address space: take the missing part before RIP, so
+                // that the window keeps its length.
+                let want = opts.code_before + opts.code_after;
+                let start = anchor
+                    .saturating_sub(opts.code_before)
+                    .min(end.saturating_sub(want));
                 if let Some(r) = s.read_memory(&step, v.index, start, end - start) {
                     s.cap.memory.push(MemoryWindow {
                         vcpu: v.index,

@@ -147,12 +147,13 @@ impl Monitor for VirshMonitor {
     fn wait_stop(&mut self, deadline: Instant) -> Result<Option<Stopped>, QmpError> {
         loop {
             let st = self.execute("query-status", None)?;
-            if st.get("running").and_then(Value::as_bool) == Some(false) {
-                let status = st
-                    .get("status")
-                    .and_then(Value::as_str)
-                    .unwrap_or("unknown")
-                    .to_string();
+            let status = st
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown")
+                .to_string();
+            let running = st.get("running").and_then(Value::as_bool) == Some(true);
+            if !running && !crate::collect::WAIT_STATES.contains(&status.as_str()) {
                 return Ok(Some(Stopped::Polling { status }));
             }
             if Instant::now() + POLL_INTERVAL > deadline {
