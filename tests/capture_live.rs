@@ -329,8 +329,27 @@ fn capture_wait_unbacked_jump() -> Result<(), Failed> {
         qlog.contains("KVM internal error. Suberror: 1"),
         "{test}: QEMU stderr:\n{qlog}"
     );
+    // The text form of the same stopped VM (no wait now: it is stopped), for `explain`.
+    let text_out = vm.path("capture.txt");
+    let (code, stderr) = capture(&[
+        sock.to_str().unwrap(),
+        "--qemu-log",
+        log.to_str().unwrap(),
+        "-o",
+        text_out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{test}: {stderr}");
+    let text = std::fs::read_to_string(&text_out).unwrap();
+    explain_unbacked_jump(&text, &guest, test);
     drop(vm);
     Ok(())
+}
+
+/// `kvmtriage explain` on the text capture of the unbacked-jump guest.
+fn explain_unbacked_jump(text: &str, _guest: &Guest, test: &str) {
+    if let Ok(dir) = std::env::var("KVMTRIAGE_CAPTURE_SAVE") {
+        std::fs::write(Path::new(&dir).join(format!("{test}.txt")), text).unwrap();
+    }
 }
 
 fn capture_halted_now(accel: Accel) -> Result<(), Failed> {
