@@ -78,15 +78,13 @@ struct Vcpu {
     selectors: Vec<(&'static str, u16)>,
 }
 
-/// What the capture needs of each vCPU of an `info registers -a` answer.
+/// What the capture needs of each vCPU of an `info registers -a` answer, read by kvmtriage's own
+/// dump reader (the one CPU model, the one mode decider).
 fn vcpus_from_registers(text: &str) -> Result<Vec<Vcpu>, String> {
     use kvmtriage_model::SegName;
-    let read = crate::regs::read(text);
-    if read.is_empty() {
-        return Err("no register dump in the answer".into());
-    }
-    let mut out = Vec::with_capacity(read.len());
-    for r in read {
+    let dumps = kvmtriage_dump::read(text).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(dumps.len());
+    for (i, r) in dumps.iter().enumerate() {
         let cpu = &r.cpu;
         let bits = r.mode.bits;
         let protected = cpu.cr0.is_some_and(|c| c & 1 != 0);
@@ -116,7 +114,7 @@ fn vcpus_from_registers(text: &str) -> Result<Vec<Vcpu>, String> {
         .filter_map(|(name, s)| Some((*name, cpu.segment(*s)?.selector)))
         .collect();
         out.push(Vcpu {
-            index: r.index,
+            index: r.cpu_index.unwrap_or(i as u32),
             bits,
             code,
             stack,

@@ -13,7 +13,6 @@ pub mod format;
 pub mod memory;
 pub mod policy;
 pub mod qmp;
-pub mod regs;
 pub mod virsh;
 
 use std::time::Instant;

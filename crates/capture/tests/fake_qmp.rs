@@ -434,6 +434,34 @@ fn full_capture_with_events_between_replies() {
             "unmarked line that is not QEMU's: {line:?}"
         );
     }
+    // What the writer wrote, kvmtriage's dump reader reads back (docs/capture.md).
+    let dumps = kvmtriage_dump::read(&text).expect("explain's reader takes the capture");
+    assert_eq!(dumps.len(), 2);
+    for (i, d) in dumps.iter().enumerate() {
+        assert_eq!(d.cpu_index, Some(i as u32));
+        let code = d.code.as_ref().expect("code window from the capture");
+        assert_eq!(code.bytes.len(), 256);
+        assert_eq!(code.marker, Some(128));
+        let x = d.capture.as_ref().unwrap();
+        assert!(x.long_code_window && x.complete);
+        assert_eq!(x.run_state.as_deref(), Some("internal-error"));
+        assert_eq!(x.stack.as_ref().unwrap().bytes.len(), 256);
+        assert!(!x.lapic.is_empty());
+    }
+    let x0 = dumps[0].capture.as_ref().unwrap();
+    assert_eq!(
+        x0.stats,
+        [
+            ("exits".to_string(), "42".to_string()),
+            ("halt_wait_hist".to_string(), "[0,1]".to_string())
+        ]
+    );
+    // The fake's memory: byte at a = a & 0xff; little-endian words from RSP 0x407000.
+    assert_eq!(
+        x0.stack.as_ref().unwrap().words[0].unwrap().0,
+        0x0706050403020100
+    );
+    assert_eq!(x0.thread_id, Some(1000));
     let j: Value = serde_json::from_str(&c.to_json(false)).unwrap();
     assert_eq!(j["format"], "kvmtriage-capture");
     assert_eq!(j["memory"][0]["address"], "0x400f80");
