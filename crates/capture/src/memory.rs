@@ -97,7 +97,7 @@ pub fn read(
                 }
                 Err(msg) => {
                     r.notes.push(format!("`{line}`: {}", msg.trim()));
-                    r.bytes.extend(std::iter::repeat_n(None, n as usize));
+                    r.bytes.resize(r.bytes.len() + n as usize, None);
                 }
             },
             Err(e) if e.is_connection_lost() || matches!(e, QmpError::Timeout { .. }) => {
@@ -105,7 +105,7 @@ pub fn read(
             }
             Err(e) => {
                 r.notes.push(format!("`{line}`: {e}"));
-                r.bytes.extend(std::iter::repeat_n(None, n as usize));
+                r.bytes.resize(r.bytes.len() + n as usize, None);
             }
         }
     }
