@@ -134,6 +134,8 @@ struct Session<'a> {
     cap: Capture,
     lost: Option<String>,
     timeouts_in_a_row: u32,
+    /// QEMU's memory map: guest memory is read only where RAM or ROM is behind it.
+    map: Option<memory::MemoryMap>,
 }
 
 impl Session<'_> {
@@ -193,7 +195,7 @@ impl Session<'_> {
         if !self.alive() {
             return None;
         }
-        let r = memory::read(self.mon, cpu, start, len, false);
+        let r = memory::read(self.mon, cpu, start, len, self.map.as_ref());
         if let Ok(read) = &r {
             self.cap.commands_sent += read.commands;
         }
@@ -210,6 +212,7 @@ pub fn capture(mon: &mut dyn Monitor, source: String, opts: &Options) -> Capture
         cap: Capture::new(source),
         lost: None,
         timeouts_in_a_row: 0,
+        map: None,
     };
 
     if let Some(v) = s.execute("query-version", "query-version", None) {
@@ -286,6 +289,17 @@ pub fn capture(mon: &mut dyn Monitor, source: String, opts: &Options) -> Capture
         s.cap.vcpus = cpus_fast(&v);
     }
 
+    if !vcpus.is_empty() {
+        if let Some(text) = s.hmp("info mtree -f", "info mtree -f", None) {
+            match memory::MemoryMap::parse(&text) {
+                Some(map) => s.map = Some(map),
+                None => s.error(
+                    "info mtree -f",
+                    "no memory map in the answer: guest memory is read without checking for device regions".into(),
+                ),
+            }
+        }
+    }
     for v in &vcpus {
         let step = format!("code vcpu={}", v.index);
         match v.code {

@@ -59,6 +59,114 @@ pub fn page_chunks(start: u64, len: u64) -> Vec<(u64, u64)> {
     out
 }
 
+/// QEMU's flat memory map of the CPU address space (`info mtree -f`, the FlatView of
+/// `AS "memory"`): which guest-physical ranges are RAM or ROM, and which are devices.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryMap {
+    /// `(first, last, kind, name)`; `kind` as QEMU prints it: `ram`, `rom`, `romd`, `ramd`
+    /// (a RAM device such as a passed-through BAR), `i/o`.
+    pub ranges: Vec<(u64, u64, String, String)>,
+}
+
+/// What lies behind a guest-physical range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backing {
+    /// RAM or ROM (some of it): reading has no side effect.
+    Memory,
+    /// A device region: reading could change the device; not read.
+    Device(String),
+    /// Nothing: QEMU would answer `Cannot access memory`.
+    Nothing,
+}
+
+impl MemoryMap {
+    /// Parses `info mtree -f`; `None` when the answer has no FlatView for `AS "memory"`.
+    pub fn parse(text: &str) -> Option<MemoryMap> {
+        let mut map = MemoryMap::default();
+        let mut in_view = false;
+        let mut found = false;
+        for line in text.lines() {
+            let t = line.trim();
+            if t.starts_with("FlatView") {
+                if found {
+                    break;
+                }
+                in_view = false;
+                continue;
+            }
+            if t.starts_with("AS \"memory\"") {
+                in_view = true;
+                found = true;
+                continue;
+            }
+            if !in_view {
+                continue;
+            }
+            // `0000000000100000-0000000003ffffff (prio 0, ram): pc.ram @0000000000100000 KVM`
+            let Some((range, rest)) = t.split_once(' ') else {
+                continue;
+            };
+            let Some((first, last)) = range.split_once('-') else {
+                continue;
+            };
+            let (Ok(first), Ok(last)) = (
+                u64::from_str_radix(first, 16),
+                u64::from_str_radix(last, 16),
+            ) else {
+                continue;
+            };
+            let Some(inner) = rest.strip_prefix('(') else {
+                continue;
+            };
+            let Some((attrs, name)) = inner.split_once("):") else {
+                continue;
+            };
+            let kind = attrs.rsplit(", ").next().unwrap_or("").trim().to_string();
+            let name = name.split_whitespace().next().unwrap_or("").to_string();
+            map.ranges.push((first, last, kind, name));
+        }
+        found.then_some(map)
+    }
+
+    /// What backs `[gpa, gpa+len)`: any device region in it makes it a device.
+    pub fn backing(&self, gpa: u64, len: u64) -> Backing {
+        let last = gpa.saturating_add(len.max(1) - 1);
+        let mut memory = false;
+        for (first, end, kind, name) in &self.ranges {
+            if *first > last || *end < gpa {
+                continue;
+            }
+            if matches!(kind.as_str(), "ram" | "rom" | "romd") {
+                memory = true;
+            } else {
+                return Backing::Device(format!("{name} ({kind})"));
+            }
+        }
+        if memory {
+            Backing::Memory
+        } else {
+            Backing::Nothing
+        }
+    }
+}
+
+/// `gva2gpa` answers `gpa: 0x…` or `Unmapped`: `Some(Some(gpa))`, `Some(None)`, or `None` for
+/// anything else.
+pub fn parse_gva2gpa(text: &str) -> Option<Option<u64>> {
+    let t = text.trim();
+    if t == "Unmapped" {
+        return Some(None);
+    }
+    // QEMU prints `%#x`: `gpa: 0` for address 0, `gpa: 0x…` otherwise.
+    let h = t.strip_prefix("gpa: ")?;
+    if h == "0" {
+        return Some(Some(0));
+    }
+    u64::from_str_radix(h.strip_prefix("0x")?, 16)
+        .ok()
+        .map(Some)
+}
+
 /// What a read of guest memory gave: the bytes and, for each part that failed, why.
 #[derive(Debug, Default)]
 pub struct Read {
@@ -68,45 +176,98 @@ pub struct Read {
     pub commands: u32,
 }
 
-/// Reads `len` bytes at linear address `start` through vCPU `cpu` (`x`), or at guest-physical
-/// `start` (`xp`). Connection-level failures are returned as `Err` (nothing more can be read);
-/// HMP error text is a note and leaves the bytes unreadable (`None`).
+impl Read {
+    fn skip(&mut self, n: u64, note: String) {
+        self.notes.push(note);
+        self.bytes.resize(self.bytes.len() + n as usize, None);
+    }
+}
+
+fn lost(e: &QmpError) -> bool {
+    e.is_connection_lost() || matches!(e, QmpError::Timeout { .. })
+}
+
+/// Reads `len` bytes at linear address `start` through vCPU `cpu` with HMP `x`.
+///
+/// With a memory map, each 4 KiB part is first translated (`gva2gpa`, through the same vCPU) and
+/// read only when RAM or ROM is behind it: a device region is not read, because a read can
+/// change a device (a read-to-clear status register). Connection-level failures are returned as
+/// `Err` (nothing more can be read); HMP error text is a note and leaves the bytes unreadable.
 pub fn read(
     mon: &mut dyn Monitor,
     cpu: u32,
     start: u64,
     len: u64,
-    physical: bool,
+    map: Option<&MemoryMap>,
 ) -> Result<Read, QmpError> {
     let mut r = Read::default();
-    let cmd = if physical { "xp" } else { "x" };
     for (at, n) in page_chunks(start, len) {
-        let line = format!("{cmd} /{n}xb {at:#x}");
+        let end = at.wrapping_add(n);
+        if let Some(map) = map {
+            let line = format!("gva2gpa {at:#x}");
+            r.commands += 1;
+            match hmp(mon, &line, Some(cpu)) {
+                Ok(text) => match parse_gva2gpa(&text) {
+                    Some(Some(gpa)) => match map.backing(gpa, n) {
+                        Backing::Memory => {}
+                        Backing::Device(what) => {
+                            r.skip(n, format!(
+                                "{at:#x}..{end:#x}: guest-physical {gpa:#x} is the device region {what}; not read (a read can change a device)"
+                            ));
+                            continue;
+                        }
+                        Backing::Nothing => {
+                            r.skip(
+                                n,
+                                format!(
+                                    "{at:#x}..{end:#x}: no RAM or ROM at guest-physical {gpa:#x}"
+                                ),
+                            );
+                            continue;
+                        }
+                    },
+                    Some(None) => {
+                        r.skip(
+                            n,
+                            format!("{at:#x}..{end:#x}: not mapped by the vCPU's page tables"),
+                        );
+                        continue;
+                    }
+                    None => {
+                        r.skip(
+                            n,
+                            format!(
+                                "{at:#x}..{end:#x}: `{line}` answered {:?}; not read",
+                                text.trim()
+                            ),
+                        );
+                        continue;
+                    }
+                },
+                Err(e) if lost(&e) => return Err(e),
+                Err(e) => {
+                    r.skip(n, format!("{at:#x}..{end:#x}: `{line}`: {e}; not read"));
+                    continue;
+                }
+            }
+        }
+        let line = format!("x /{n}xb {at:#x}");
         r.commands += 1;
         match hmp(mon, &line, Some(cpu)) {
             Ok(text) => match parse_x(&text, at, n as usize) {
                 Ok(bytes) => {
                     if let Some(first_bad) = bytes.iter().position(Option::is_none) {
                         r.notes.push(format!(
-                            "{:#x}..{:#x}: QEMU cannot access this memory",
+                            "{:#x}..{end:#x}: QEMU cannot access this memory",
                             at.wrapping_add(first_bad as u64),
-                            at.wrapping_add(n)
                         ));
                     }
                     r.bytes.extend(bytes);
                 }
-                Err(msg) => {
-                    r.notes.push(format!("`{line}`: {}", msg.trim()));
-                    r.bytes.resize(r.bytes.len() + n as usize, None);
-                }
+                Err(msg) => r.skip(n, format!("`{line}`: {}", msg.trim())),
             },
-            Err(e) if e.is_connection_lost() || matches!(e, QmpError::Timeout { .. }) => {
-                return Err(e)
-            }
-            Err(e) => {
-                r.notes.push(format!("`{line}`: {e}"));
-                r.bytes.resize(r.bytes.len() + n as usize, None);
-            }
+            Err(e) if lost(&e) => return Err(e),
+            Err(e) => r.skip(n, format!("`{line}`: {e}")),
         }
     }
     Ok(r)
@@ -144,6 +305,28 @@ mod tests {
         assert!(parse_x("0000000000000000: 0x100\n", 0, 8).is_err());
     }
 
+    const MTREE: &str = "FlatView #0\n AS \"memory\", root: system\n AS \"cpu-memory-0\", root: system\n Root memory region: system\n  0000000000000000-00000000000bffff (prio 0, ram): pc.ram KVM\n  00000000000c0000-00000000000dffff (prio 1, rom): pc.rom KVM\n  0000000000100000-0000000003ffffff (prio 0, ram): pc.ram @0000000000100000 KVM\n  00000000fec00000-00000000fec00fff (prio 0, i/o): kvm-ioapic\n  00000000fee00000-00000000feefffff (prio 4096, i/o): kvm-apic-msi\n  00000000ffff0000-00000000ffffffff (prio 0, rom): pc.bios KVM\n\nFlatView #1\n AS \"I/O\", root: io\n Root memory region: io\n  0000000000000000-0000000000000007 (prio 0, i/o): dma-chan\n";
+
+    #[test]
+    fn memory_map_from_qemu_7_2() {
+        let m = MemoryMap::parse(MTREE).unwrap();
+        assert_eq!(m.ranges.len(), 6, "only the FlatView of AS memory");
+        assert_eq!(m.backing(0x7000, 256), Backing::Memory);
+        assert_eq!(m.backing(0xffff_fff0, 16), Backing::Memory);
+        assert_eq!(m.backing(0x1000_0000, 256), Backing::Nothing);
+        assert_eq!(
+            m.backing(0xfee0_0000, 256),
+            Backing::Device("kvm-apic-msi (i/o)".into())
+        );
+        // RAM up to 0x3ffffff and nothing after: memory (the x read says where it stops).
+        assert_eq!(m.backing(0x3ffff80, 256), Backing::Memory);
+        assert_eq!(MemoryMap::parse("unknown command: 'mtree'"), None);
+        assert_eq!(parse_gva2gpa("gpa: 0x10000000\n"), Some(Some(0x1000_0000)));
+        assert_eq!(parse_gva2gpa("Unmapped\n"), Some(None));
+        assert_eq!(parse_gva2gpa("gpa: 0\n"), Some(Some(0)), "QEMU's %#x of 0");
+        assert_eq!(parse_gva2gpa("No cpu\n"), None);
+    }
+
     #[test]
     fn chunks_split_at_pages() {
         assert_eq!(
@@ -158,6 +341,14 @@ mod tests {
         #[test]
         fn parse_x_never_panics(text in ".{0,400}", start in proptest::prelude::any::<u64>(), len in 0usize..300) {
             let _ = parse_x(&text, start, len);
+        }
+
+        #[test]
+        fn memory_map_never_panics(text in "(?s).{0,400}", gpa in proptest::prelude::any::<u64>(), len in proptest::prelude::any::<u64>()) {
+            if let Some(m) = MemoryMap::parse(&text) {
+                let _ = m.backing(gpa, len);
+            }
+            let _ = parse_gva2gpa(&text);
         }
 
         #[test]

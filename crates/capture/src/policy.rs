@@ -21,8 +21,9 @@ pub const QMP_READ_ONLY: &[&str] = &[
 ];
 
 /// HMP commands (first word of `command-line`) that only read: `info …` (every `info`
-/// subcommand is a query), `x` (virtual memory dump) and `xp` (physical memory dump).
-pub const HMP_READ_ONLY: &[&str] = &["info", "x", "xp"];
+/// subcommand is a query), `x` (virtual memory dump), `xp` (physical memory dump) and `gva2gpa`
+/// (address translation through a vCPU's page tables).
+pub const HMP_READ_ONLY: &[&str] = &["info", "x", "xp", "gva2gpa"];
 
 /// `Ok` when `command` with `arguments` only reads; [`QmpError::NotReadOnly`] otherwise.
 pub fn check(command: &str, arguments: Option<&Value>) -> Result<(), QmpError> {

@@ -239,6 +239,11 @@ fn x_reply(line: &str) -> String {
     out
 }
 
+/// The fake's memory map: RAM up to `NO_RAM`, the local APIC page as a device.
+const MTREE: &str = "FlatView #0\r\n AS \"memory\", root: system\r\n Root memory region: system\r\n  0000000000000000-0000003fffffffff (prio 0, ram): pc.ram KVM\r\n  00000040fee00000-00000040feefffff (prio 4096, i/o): kvm-apic-msi\r\n\r\n";
+/// Where the fake has a device.
+const DEVICE: u64 = 0x40_fee0_0000;
+
 const LAPIC: &str = "dumping local APIC state for CPU 0 \r\n\r\nLVT0\t 0x00010700 active-hi edge  masked                      ExtINT (vec 0)\r\nSPIV\t 0x000001ff APIC enabled, focus=off, spurious vec 255\r\n";
 
 /// A well-behaved QEMU: answers everything the capture asks.
@@ -267,6 +272,12 @@ fn normal(cmd: &Value) -> Action {
                 Action::Reply(json!(LAPIC))
             } else if line.starts_with("x ") {
                 Action::Reply(json!(x_reply(line)))
+            } else if line == "info mtree -f" {
+                Action::Reply(json!(MTREE))
+            } else if let Some(a) = line.strip_prefix("gva2gpa ") {
+                // Identity paging.
+                let a = u64::from_str_radix(a.trim_start_matches("0x"), 16).unwrap();
+                Action::Reply(json!(format!("gpa: {a:#x}\r\n")))
             } else {
                 Action::Reply(json!(format!("unknown command: '{line}'\r\n")))
             }
@@ -296,7 +307,10 @@ fn assert_read_only(fake: &Fake) {
         if name == "human-monitor-command" {
             let line = c["arguments"]["command-line"].as_str().unwrap_or("");
             let first = line.split_whitespace().next().unwrap_or("");
-            assert!(matches!(first, "info" | "x" | "xp"), "sent HMP {line:?}");
+            assert!(
+                matches!(first, "info" | "x" | "xp" | "gva2gpa"),
+                "sent HMP {line:?}"
+            );
         }
     }
 }
@@ -634,7 +648,9 @@ fn unreadable_memory_is_marked_per_byte() {
     assert!(w.bytes[..192].iter().all(Option::is_some));
     assert!(w.bytes[192..].iter().all(Option::is_none));
     assert!(
-        w.notes.iter().any(|n| n.contains("cannot access")),
+        w.notes
+            .iter()
+            .any(|n| n.contains("no RAM or ROM at guest-physical 0x4000000000")),
         "{:?}",
         w.notes
     );
@@ -642,6 +658,55 @@ fn unreadable_memory_is_marked_per_byte() {
         "kvmtriage-capture: | {:016x}: ?? ?? ?? ?? ?? ?? ?? ?? ?? ?? ?? ?? ?? ?? ?? ??\n",
         NO_RAM
     )));
+}
+
+#[test]
+fn device_regions_are_not_read() {
+    // vCPU 0's RIP in the fake's device region: no `x` may touch it.
+    let regs = REGISTERS.replace(
+        "RIP=0000000000401000",
+        &format!("RIP={:016x}", DEVICE + 0x100),
+    );
+    let fake = Fake::start(
+        "device",
+        vec![],
+        Box::new(move |cmd| {
+            if cmd["arguments"]["command-line"] == "info registers -a" {
+                Action::Reply(json!(regs))
+            } else {
+                normal(cmd)
+            }
+        }),
+    );
+    let mut client = fake.connect(Duration::from_secs(2));
+    let c = capture(&mut client, "qmp:fake".into(), &opts());
+    let w = code(&c, 0);
+    assert_eq!(w.bytes.len(), 256);
+    // 0x40fee00000 - 128 .. 0x40fee00000 is RAM-less nothing (below the device, above RAM);
+    // the device page itself is not read.
+    assert!(w.bytes.iter().all(Option::is_none));
+    assert!(
+        w.notes
+            .iter()
+            .any(|n| n.contains("device region kvm-apic-msi (i/o)")),
+        "{:?}",
+        w.notes
+    );
+    for cmd in fake.commands() {
+        let line = cmd["arguments"]["command-line"].as_str().unwrap_or("");
+        if let Some(addr) = line
+            .strip_prefix("x /")
+            .and_then(|l| l.split_whitespace().nth(1))
+        {
+            let a = u64::from_str_radix(addr.trim_start_matches("0x"), 16).unwrap();
+            assert!(
+                !(DEVICE..DEVICE + 0x10_0000).contains(&a),
+                "read device memory: {line}"
+            );
+        }
+    }
+    assert!(c.complete);
+    assert_read_only(&fake);
 }
 
 #[test]
