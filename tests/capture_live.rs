@@ -194,6 +194,11 @@ fn assert_common(cap: &Value, guest: &Guest, accel: Accel, what: &str) {
         ap.cs_base + ap.expected_ip,
         "{what}: AP code anchor"
     );
+    assert_eq!(
+        hex(&w1["address"]),
+        ap.cs_base,
+        "{what}: the AP's window starts at CS.base"
+    );
     assert!(bytes(&w1["bytes"]).len() >= 256, "{what}: AP window length");
     assert_window_is_image(w1, guest, &format!("{what}: AP code window"));
 }
@@ -374,8 +379,11 @@ fn explain_unbacked_jump(text: &str, guest: &Guest, test: &str) {
             d["capture"]
         );
         assert_eq!(d["code"]["bytes"].as_array().unwrap().len(), 256);
-        assert_eq!(d["code"]["marker"], 128);
     }
+    assert_eq!(bsp["code"]["marker"], 128);
+    // The AP's window starts at CS.base (0x9000): its marker is the IP.
+    let truth = guest.ap.as_ref().unwrap();
+    assert_eq!(ap["code"]["marker"], truth.expected_ip);
     assert!(bsp["code"]["bytes"]
         .as_array()
         .unwrap()
@@ -389,7 +397,6 @@ fn explain_unbacked_jump(text: &str, guest: &Guest, test: &str) {
     assert_eq!(ap["capture"]["stack"]["word_size"], 2);
     assert!(!bsp["capture"]["lapic"].as_array().unwrap().is_empty());
     // The AP: CS.base + IP, decoded in real mode from the capture's window.
-    let truth = guest.ap.as_ref().unwrap();
     let at = truth.cs_base + truth.expected_ip;
     let want = guest
         .region_at(at)

@@ -68,6 +68,8 @@ struct Vcpu {
     bits: Option<u8>,
     /// CS.base + RIP (RIP in 64-bit mode), as a linear address.
     code: Option<u64>,
+    /// Where the code segment starts (CS.base outside 64-bit mode, 0 in it).
+    code_floor: u64,
     /// SS.base + RSP (RSP in 64-bit mode), as a linear address.
     stack: Option<u64>,
     protected: bool,
@@ -113,10 +115,15 @@ fn vcpus_from_registers(text: &str) -> Result<Vec<Vcpu>, String> {
         .iter()
         .filter_map(|(name, s)| Some((*name, cpu.segment(*s)?.selector)))
         .collect();
+        let code_floor = match bits {
+            Some(64) => 0,
+            _ => cpu.cs().map_or(0, |c| c.base & 0xffff_ffff),
+        };
         out.push(Vcpu {
             index: r.cpu_index.unwrap_or(i as u32),
             bits,
             code,
+            code_floor,
             stack,
             protected,
             ia32e: cpu.efer.is_some_and(|e| e & (1 << 10) != 0),
@@ -310,9 +317,18 @@ pub fn capture(mon: &mut dyn Monitor, source: String, opts: &Options) -> Capture
                 // Clipped at the end of the address space: take the missing part before RIP, so
                 // that the window keeps its length.
                 let want = opts.code_before + opts.code_after;
-                let start = anchor
+                let mut start = anchor
                     .saturating_sub(opts.code_before)
                     .min(end.saturating_sub(want));
+                // Outside 64-bit mode the code before CS.base is not in the code segment (the
+                // disassembly counts addresses as CS.base + offset): start there at the
+                // earliest and take the rest after the instruction pointer.
+                let end = if start < v.code_floor {
+                    start = v.code_floor.min(anchor);
+                    start.saturating_add(want).min(address_end(v.bits))
+                } else {
+                    end
+                };
                 if let Some(r) = s.read_memory(&step, v.index, start, end - start) {
                     s.cap.memory.push(MemoryWindow {
                         vcpu: v.index,

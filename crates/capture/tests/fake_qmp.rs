@@ -364,9 +364,12 @@ fn full_capture_with_events_between_replies() {
     for (i, b) in w.bytes.iter().enumerate() {
         assert_eq!(*b, Some(((0x401000 - 128 + i as u64) & 0xff) as u8));
     }
-    // The real-mode vCPU: CS.base + IP.
+    // The real-mode vCPU: CS.base + IP; the window starts at CS.base (nothing before it is in
+    // the code segment) and takes 256 bytes from there.
     let w1 = code(&c, 1);
     assert_eq!(w1.anchor, 0x9012);
+    assert_eq!(w1.address, 0x9000);
+    assert_eq!(w1.anchor_index, 0x12);
     assert_eq!(w1.bytes.len(), 256);
     let stack0 = c
         .memory
@@ -455,7 +458,8 @@ fn full_capture_with_events_between_replies() {
         assert_eq!(d.cpu_index, Some(i as u32));
         let code = d.code.as_ref().expect("code window from the capture");
         assert_eq!(code.bytes.len(), 256);
-        assert_eq!(code.marker, Some(128));
+        // vCPU 1 is in real mode at 0900:0012: its window starts at CS.base.
+        assert_eq!(code.marker, Some(if i == 0 { 128 } else { 0x12 }));
         let x = d.capture.as_ref().unwrap();
         assert!(x.long_code_window && x.complete);
         assert_eq!(x.run_state.as_deref(), Some("internal-error"));

@@ -529,11 +529,18 @@ pub fn read(text: &str) -> Result<Vec<Dump>, ReadError> {
             .find(|m| m.vcpu == index && m.kind == "code")
         {
             let expected = v.mode.code_address(&v.cpu);
+            // Outside 64-bit mode the listing counts addresses as CS.base + offset: bytes before
+            // CS.base are not in the code segment and are left out.
+            let floor = match bits {
+                Some(64) => 0,
+                _ => v.cpu.cs().map_or(0, |c| c.base & 0xffff_ffff),
+            };
+            let skip = floor.saturating_sub(m.address).min(m.bytes.len() as u64) as usize;
             let marker = m.anchor.wrapping_sub(m.address) as usize;
-            if expected == Some(m.anchor) && marker < m.bytes.len() {
+            if expected == Some(m.anchor) && marker < m.bytes.len() && skip <= marker {
                 v.code = Some(CodeWindow {
-                    bytes: m.bytes.clone(),
-                    marker: Some(marker),
+                    bytes: m.bytes[skip..].to_vec(),
+                    marker: Some(marker - skip),
                     line: m.line,
                 });
                 x.long_code_window = true;
