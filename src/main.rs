@@ -32,6 +32,9 @@ pub mod exit {
     /// `explain`: the report was printed, but a dump is damaged (malformed values, or cut short);
     /// the damage is listed on standard error with line numbers.
     pub const DAMAGED: u8 = 7;
+    /// `capture`: the monitor connection was lost or stopped answering mid-way; what was taken
+    /// is written, marked incomplete.
+    pub const CAPTURE_INCOMPLETE: u8 = 8;
 }
 
 #[derive(Parser)]
@@ -55,6 +58,8 @@ enum Command {
     Repro(cmd::repro::Args),
     /// Report this host's KVM: access, capabilities, parameters, known issues.
     Host(cmd::host::Args),
+    /// Take a stopped QEMU's state over QMP (or libvirt), read-only, for `explain`.
+    Capture(cmd::capture::Args),
 }
 
 fn main() -> ExitCode {
@@ -80,6 +85,7 @@ fn run() -> u8 {
         Command::Msr(args) => cmd::msr::run(args),
         Command::Repro(args) => cmd::repro::run(args),
         Command::Host(args) => cmd::host::run(args),
+        Command::Capture(args) => cmd::capture::run(args),
     };
     match result {
         Ok(code) => code,

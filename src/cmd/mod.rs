@@ -1,3 +1,4 @@
+pub mod capture;
 pub mod explain;
 pub mod host;
 pub mod msr;

@@ -100,6 +100,12 @@ pub struct Vm {
 
 impl Vm {
     pub fn start(cfg: &VmConfig) -> Vm {
+        Vm::start_with(cfg, &[])
+    }
+
+    /// `start` with more QEMU arguments; `{dir}` in them stands for the VM's directory (e.g. a
+    /// second QMP socket there for a client of the test's own).
+    pub fn start_with(cfg: &VmConfig, extra: &[&str]) -> Vm {
         let dir = TempDir::new(cfg.name);
         let boot_args: Vec<String> = match cfg.boot {
             Boot::Firmware(rom) => {
@@ -141,6 +147,9 @@ impl Vm {
             // also turns QMP `system_reset` into a shutdown.)
             cmd.args(["-action", "reboot=shutdown,shutdown=pause"]);
         }
+        for arg in extra {
+            cmd.arg(arg.replace("{dir}", &dir.path().display().to_string()));
+        }
         if !cfg.log_items.is_empty() {
             cmd.args(["-d", cfg.log_items])
                 .arg("-D")
@@ -177,6 +186,13 @@ impl Vm {
                 Boot::Disk(_) => STEP_TIMEOUT * 3,
             },
         }
+    }
+
+    /// A file in the VM's directory (`stderr.txt`, a socket given to `start_with`); used by
+    /// tests/capture_live.rs, which shares this module.
+    #[allow(dead_code)]
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
     }
 
     fn file(&self, name: &str) -> String {

@@ -156,6 +156,8 @@ pub struct Dump {
     pub exit_record: Option<ExitRecord>,
     /// Bit-level decoding of the registers (see docs/json.md, section "The dump").
     pub decoded: Decoded,
+    /// What a `kvmtriage capture` added for this vCPU (docs/capture.md), when the input is one.
+    pub capture: Option<crate::capture::CaptureExtras>,
 }
 
 impl Dump {

@@ -229,7 +229,7 @@ impl Serialize for Dump {
         let c = &d.cpu;
         let line = |f: Field| d.lines.get(f).unwrap_or(0);
         let bit = |b: Option<bool>| b.map(u8::from);
-        let mut st = s.serialize_struct("Dump", 22)?;
+        let mut st = s.serialize_struct("Dump", 23)?;
         st.serialize_field("cpu_index", &d.cpu_index)?;
         st.serialize_field("event", &d.event)?;
         st.serialize_field("source", &d.source)?;
@@ -308,6 +308,11 @@ impl Serialize for Dump {
             st.skip_field("exit_record")?;
         }
         st.serialize_field("decoded", &d.decoded)?;
+        if let Some(c) = &d.capture {
+            st.serialize_field("capture", c)?;
+        } else {
+            st.skip_field("capture")?;
+        }
         st.end()
     }
 }

@@ -33,6 +33,7 @@
 //! vCPU state: it is not read as a dump, and a text that holds only an oops gives
 //! [`ReadError::KernelOops`].
 
+pub mod capture;
 pub mod decode;
 mod dump;
 mod json;
@@ -85,5 +86,8 @@ impl ReadError {
 /// A damaged dump is returned with warnings naming the line; only input with no dump at all (or
 /// that is not text) is an error.
 pub fn read(text: &str) -> Result<Vec<Dump>, ReadError> {
+    if capture::is_capture(text) {
+        return capture::read(text);
+    }
     reader::read(text)
 }

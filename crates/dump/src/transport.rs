@@ -17,9 +17,10 @@
 //!
 //! Look-ahead is bounded: a logical line that ends the way a line cut by a terminal wrap does (a
 //! register value with too few digits, part of a register name) is held until the next physical
-//! line shows whether it continues it; every other line is passed on at once, without a copy. And a logical line never grows beyond [`MAX_LOGICAL_LINE`]
-//! bytes through joins (a quoted-printable soft-break run or a chain of wraps that reaches it is
-//! ended there, the next physical line starting a new logical line).
+//! line shows whether it continues it; every other line is passed on at once, without a copy.
+//! A logical line never grows beyond [`MAX_LOGICAL_LINE`] bytes through joins (a quoted-printable
+//! soft-break run or a chain of wraps that reaches it is ended there, the next physical line
+//! starting a new logical line).
 
 use std::collections::VecDeque;
 

@@ -158,6 +158,7 @@ fn dump_report(out: &mut Out, d: &DumpAnalysis, n: usize, total: usize, input: &
     mode(out, dump);
     fault(out, d);
     listing(out, d);
+    captured(out, dump);
     registers(out, dump);
     segments(out, dump);
     control(out, dump);
@@ -456,6 +457,81 @@ fn listing(out: &mut Out, d: &DumpAnalysis) {
     out.block(&lines);
     for note in &dis.notes {
         out.bullet(&note.to_string());
+    }
+}
+
+/// What `kvmtriage capture` added for this vCPU: run state, stack words, local APIC, non-zero
+/// KVM counters (docs/capture.md).
+fn captured(out: &mut Out, dump: &Dump) {
+    let Some(c) = &dump.capture else {
+        return;
+    };
+    let mut about = vec![format!("capture format {}", c.format)];
+    if let Some(s) = &c.run_state {
+        about.push(format!("run state {s}"));
+    }
+    if let Some(s) = &c.stop {
+        about.push(format!("stop seen by {s}"));
+    }
+    if let Some(t) = c.thread_id {
+        about.push(format!("vCPU thread {t}"));
+    }
+    if c.long_code_window {
+        if let Some(code) = &dump.code {
+            about.push(format!("{}-byte code window", code.bytes.len()));
+        }
+    }
+    if c.event_from_qemu_log {
+        about.push("event from QEMU's own log".to_string());
+    }
+    if !c.complete {
+        about.push("INCOMPLETE capture".to_string());
+    }
+    out.heading(&format!("Captured ({})", about.join(", ")));
+    if let Some(st) = &c.stack {
+        let size = usize::from(st.word_size);
+        out.line(&format!(
+            "  Stack ({}-bit words from {:#x} up)",
+            size * 8,
+            st.address.0
+        ));
+        let per_line = if size == 8 { 4 } else { 8 };
+        let lines: Vec<String> = st
+            .words
+            .chunks(per_line)
+            .enumerate()
+            .map(|(i, ws)| {
+                let at = st.address.0.wrapping_add((i * per_line * size) as u64);
+                let words: Vec<String> = ws
+                    .iter()
+                    .map(|w| match w {
+                        Some(w) => format!("{:0width$x}", w.0, width = size * 2),
+                        None => "?".repeat(size * 2),
+                    })
+                    .collect();
+                format!("{at:016x}  {}", words.join(" "))
+            })
+            .collect();
+        out.block(&lines);
+    }
+    if !c.lapic.is_empty() {
+        out.line("  Local APIC (info lapic)");
+        let lines: Vec<String> = c
+            .lapic
+            .iter()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| l.replace('\t', " ").trim_end().to_string())
+            .collect();
+        out.block(&lines);
+    }
+    let counters: Vec<String> = c
+        .stats
+        .iter()
+        .filter(|(_, v)| v.parse::<u64>().is_ok_and(|n| n > 0))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if !counters.is_empty() {
+        out.bullet(&format!("KVM counters (non-zero): {}", counters.join(" ")));
     }
 }
 
