@@ -1,11 +1,12 @@
 //! `kvmtriage repro`: run a guest on /dev/kvm and reproduce a vCPU failure (docs/repro.md).
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use kvmtriage_kvm::{scenarios, CpuMode, Guest, InjectRule, KvmModel, Request};
+use kvmtriage_kvm::{scenarios, CpuMode, Guest, InjectRule, KvmModel, Report, Request, RunResult};
+use kvmtriage_render::{Color, InputInfo};
 
 use crate::cmd::{error, finish};
 use crate::exit;
@@ -51,6 +52,10 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+    /// Print `kvmtriage explain`'s report of the run instead (`--format json`: explain's JSON):
+    /// the final vCPU state goes to the analysis in-process, straight from KVM, without text.
+    #[arg(long)]
+    explain: bool,
     /// Wall-clock limit in seconds.
     #[arg(long, default_value_t = 5.0)]
     timeout: f64,
@@ -152,9 +157,44 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     } else {
         exit::OK
     };
-    let text = match args.format {
-        Format::Text => report.to_text(&result.state, &result.code),
-        Format::Json => serde_json::to_string_pretty(&report)? + "\n",
+    let text = match (args.explain, args.format) {
+        (true, format) => explain(&report, result, format),
+        (false, Format::Text) => report.to_text(&result.state, &result.code),
+        (false, Format::Json) => {
+            serde_json::to_string_pretty(&report.json(&result.state, &result.code))? + "\n"
+        }
     };
     finish(&text, code)
+}
+
+/// `--explain`: the report `kvmtriage explain` prints, of a dump built from the model
+/// ([`Report::dump`]: the vCPU state read from KVM, the event QEMU would print, the `Code=`
+/// window, the exit record) instead of from QEMU's text. The dump has no input lines.
+fn explain(report: &Report, result: RunResult, format: Format) -> String {
+    let dump = report.dump(result.state, result.code);
+    let analysis = kvmtriage_analyze::Analysis {
+        schema_version: kvmtriage_analyze::SCHEMA_VERSION,
+        dumps: vec![kvmtriage_analyze::analyze_dump(
+            dump,
+            &kvmtriage_analyze::Options::default(),
+        )],
+    };
+    let name = format!("repro {}", report.guest);
+    let info = InputInfo {
+        name: &name,
+        lines: 0,
+    };
+    match format {
+        Format::Json => kvmtriage_render::render_json(&analysis, &info, false),
+        Format::Text => {
+            // As `kvmtriage explain --color auto`.
+            let color = if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+            {
+                Color::Always
+            } else {
+                Color::Never
+            };
+            kvmtriage_render::render_text(&analysis, &info, color)
+        }
+    }
 }

@@ -204,6 +204,36 @@ impl Dump {
         self.warnings.iter().any(|w| w.kind.is_damage())
     }
 
+    /// A dump of a CPU state that was not read from text: `kvmtriage repro` fills `cpu` straight
+    /// from KVM and hands it over with the event QEMU would have printed and the `Code=` window.
+    /// Nothing has an input line and no QEMU label was seen, so the mode is decided from the
+    /// registers alone ([`ModeDecision::decide`] with default hints); `decoded` and the
+    /// consistency warnings are computed as for a dump read from text
+    /// ([`Dump::refresh_decoded`]). `printed` holds what QEMU would print: a register block in
+    /// the 64-bit layout when the mode is 64-bit.
+    pub fn from_model(cpu: CpuState, event: Event, code: Option<CodeWindow>) -> Dump {
+        let mode = ModeDecision::decide(&cpu, &ModeHints::default());
+        let printed = Printed {
+            layout: if mode.bits == Some(64) {
+                GprLayout::Bits64
+            } else {
+                GprLayout::Bits32
+            },
+            gprs: cpu.gprs.iter().any(Option::is_some),
+            ..Printed::default()
+        };
+        let mut dump = Dump {
+            event,
+            mode,
+            cpu,
+            printed,
+            code,
+            ..Dump::default()
+        };
+        dump.refresh_decoded();
+        dump
+    }
+
     /// Recompute `mode` ([`ModeDecision::decide`] with `printed.hints`, keeping a width given by
     /// [`Dump::override_mode`]), `decoded` and the consistency warnings from the register values
     /// (the reader does this; call it after building or editing a `Dump` by hand).

@@ -3,6 +3,11 @@
 //! model or injected failures, and reports a failure the way QEMU 7.2 does plus the exit
 //! record QEMU leaves out. Linux/x86-64 only.
 //!
+//! The vCPU state is read from KVM straight into the one CPU-state model,
+//! [`kvmtriage_model::CpuState`] ([`state::capture`]); QEMU's text is printed from it
+//! ([`qemu_dump::register_dump`]), the JSON reads it in place ([`Report::json`]), and
+//! [`Report::dump`] hands it to `kvmtriage explain`'s analysis without text.
+//!
 //! Constants cite include/uapi/linux/kvm.h (KVM ABI) and the Intel SDM.
 
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]

@@ -5,69 +5,54 @@
 
 use std::fmt::Write as _;
 
-use kvm_bindings::kvm_segment;
+use kvmtriage_model::{CodeWindow, CpuState, Gpr, SegName, Segment};
 
 use crate::memory::GuestMemory;
-use crate::state::CpuState;
+use crate::state;
 
 /// Bytes shown before RIP in `Code=` (QEMU's DUMP_CODE_BYTES_BACKWARD).
 pub const CODE_BYTES_BACKWARD: u64 = 20;
 /// Bytes shown in total (DUMP_CODE_BYTES_TOTAL).
 pub const CODE_BYTES_TOTAL: usize = 50;
 
-/// The `Code=` window: 50 bytes from CS.base + RIP − min(RIP, 20), `None` where unreadable,
-/// and the index of the byte at RIP.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CodeWindow {
-    /// Linear address of the first byte.
-    pub start: u64,
-    /// Bytes, `None` = QEMU's `??`.
-    pub bytes: Vec<Option<u8>>,
-    /// Index of the byte at RIP (the `<xx>` marker).
-    pub marker: usize,
-}
-
-impl CodeWindow {
-    /// Reads the window through the guest's page tables.
-    pub fn read(state: &CpuState, mem: &GuestMemory) -> Self {
-        let offs = state.regs.rip.min(CODE_BYTES_BACKWARD);
-        let start = state.pc_linear().wrapping_sub(offs);
-        Self {
-            start,
-            bytes: state.read_linear(mem, start, CODE_BYTES_TOTAL),
-            marker: offs as usize,
-        }
-    }
-
-    /// The `Code=...` line without newline.
-    pub fn to_qemu_line(&self) -> String {
-        let mut line = String::from("Code=");
-        for (i, byte) in self.bytes.iter().enumerate() {
-            if i > 0 {
-                line.push(' ');
-            }
-            let text = byte.map_or_else(|| "??".to_string(), |b| format!("{b:02x}"));
-            if i == self.marker {
-                let _ = write!(line, "<{text}>");
-            } else {
-                line.push_str(&text);
-            }
-        }
-        line
+/// Reads the `Code=` window as QEMU does: 50 bytes from CS.base + RIP − min(RIP, 20) through the
+/// guest's page tables, `None` (QEMU's `??`) where unreadable, the marker on the byte at RIP.
+/// The window has no input line (`line` 0).
+pub fn read_code_window(cpu: &CpuState, mem: &GuestMemory) -> CodeWindow {
+    let rip = cpu.rip.unwrap_or(0);
+    let offs = rip.min(CODE_BYTES_BACKWARD);
+    let start = state::qemu_code_address(cpu)
+        .unwrap_or(0)
+        .wrapping_sub(offs);
+    CodeWindow {
+        bytes: state::read_linear(cpu, mem, start, CODE_BYTES_TOTAL),
+        marker: Some(offs as usize),
+        line: 0,
     }
 }
 
-/// QEMU's segment attribute word (`SegmentCache.flags`) as `get_seg()` in
-/// target/i386/kvm/kvm.c builds it from a `kvm_segment`.
-pub fn segment_flags(seg: &kvm_segment) -> u32 {
-    (u32::from(seg.type_) << 8)
-        | (u32::from(seg.present != 0 && seg.unusable == 0) << 15)
-        | (u32::from(seg.dpl & 3) << 13)
-        | (u32::from(seg.db != 0) << 22)
-        | (u32::from(seg.s != 0) << 12)
-        | (u32::from(seg.l != 0) << 21)
-        | (u32::from(seg.g != 0) << 23)
-        | (u32::from(seg.avl != 0) << 20)
+/// Linear address of the window's first byte: QEMU's CS.base + RIP less the bytes before the
+/// marker (see [`read_code_window`]). `None` without RIP or marker.
+pub fn code_window_start(cpu: &CpuState, code: &CodeWindow) -> Option<u64> {
+    let marker = code.marker?;
+    Some(state::qemu_code_address(cpu)?.wrapping_sub(marker as u64))
+}
+
+/// QEMU's `HF_LMA_MASK`: EFER.LMA (`x86_update_hflags()`, target/i386/cpu.c).
+pub fn qemu_lma(cpu: &CpuState) -> bool {
+    cpu.efer.is_some_and(|e| e & (1 << 10) != 0)
+}
+
+/// QEMU's `HF_CS64_MASK`: EFER.LMA and CS.L (`x86_update_hflags()`), which selects the 64-bit
+/// register layout of the dump. This is how QEMU chooses what to print, not a mode decision:
+/// the CPU mode is [`kvmtriage_model::ModeDecision::decide`]'s.
+pub fn qemu_cs64(cpu: &CpuState) -> bool {
+    qemu_lma(cpu) && cpu.cs().is_some_and(|cs| cs.attributes.l())
+}
+
+/// QEMU's `HF_PE_MASK`: CR0.PE, which decides whether segment lines get their decode suffix.
+fn qemu_pe(cpu: &CpuState) -> bool {
+    cpu.cr0.is_some_and(|c| c & 1 != 0)
 }
 
 const SYS_TYPE_LEGACY: [&str; 16] = [
@@ -107,12 +92,16 @@ const SYS_TYPE_LONG: [&str; 16] = [
     "TrapGate64",
 ];
 
-fn dump_segment(out: &mut String, state: &CpuState, name: &str, seg: &kvm_segment) {
-    let flags = segment_flags(seg);
-    if state.cs64() {
+/// One segment line (`cpu_x86_dump_seg_cache()` in target/i386/cpu-dump.c). An absent segment
+/// prints as a null one.
+fn dump_segment(out: &mut String, cpu: &CpuState, name: SegName) {
+    let seg = cpu.segment(name).copied().unwrap_or_default();
+    let flags = seg.attributes.bits();
+    let label = name.name();
+    if qemu_cs64(cpu) {
         let _ = write!(
             out,
-            "{name:<3}={:04x} {:016x} {:08x} {:08x}",
+            "{label:<3}={:04x} {:016x} {:08x} {:08x}",
             seg.selector,
             seg.base,
             seg.limit,
@@ -121,54 +110,60 @@ fn dump_segment(out: &mut String, state: &CpuState, name: &str, seg: &kvm_segmen
     } else {
         let _ = write!(
             out,
-            "{name:<3}={:04x} {:08x} {:08x} {:08x}",
+            "{label:<3}={:04x} {:08x} {:08x} {:08x}",
             seg.selector,
             seg.base as u32,
             seg.limit,
             flags & 0x00ff_ff00
         );
     }
-    if state.protected() && flags & (1 << 15) != 0 {
-        let _ = write!(out, " DPL={} ", (flags >> 13) & 3);
-        if flags & (1 << 12) != 0 {
-            if flags & (1 << 11) != 0 {
-                let kind = if flags & (1 << 21) != 0 {
-                    "CS64"
-                } else if flags & (1 << 22) != 0 {
-                    "CS32"
-                } else {
-                    "CS16"
-                };
-                let _ = write!(
-                    out,
-                    "{kind} [{}{}",
-                    if flags & (1 << 10) != 0 { 'C' } else { '-' },
-                    if flags & (1 << 9) != 0 { 'R' } else { '-' }
-                );
-            } else {
-                let kind = if flags & (1 << 22) != 0 || state.long_mode() {
-                    "DS  "
-                } else {
-                    "DS16"
-                };
-                let _ = write!(
-                    out,
-                    "{kind} [{}{}",
-                    if flags & (1 << 10) != 0 { 'E' } else { '-' },
-                    if flags & (1 << 9) != 0 { 'W' } else { '-' }
-                );
-            }
-            let _ = write!(out, "{}]", if flags & (1 << 8) != 0 { 'A' } else { '-' });
-        } else {
-            let table = if state.long_mode() {
-                &SYS_TYPE_LONG
-            } else {
-                &SYS_TYPE_LEGACY
-            };
-            out.push_str(table[((flags >> 8) & 0xf) as usize]);
-        }
+    if qemu_pe(cpu) && seg.attributes.present() {
+        segment_suffix(out, cpu, &seg);
     }
     out.push('\n');
+}
+
+/// ` DPL=n CS64 [-RA]`, ` DPL=n DS   [-WA]` or ` DPL=n TSS64-busy`.
+fn segment_suffix(out: &mut String, cpu: &CpuState, seg: &Segment) {
+    let flags = seg.attributes.bits();
+    let _ = write!(out, " DPL={} ", seg.attributes.dpl());
+    if seg.attributes.s() {
+        if flags & (1 << 11) != 0 {
+            let kind = if seg.attributes.l() {
+                "CS64"
+            } else if seg.attributes.db() {
+                "CS32"
+            } else {
+                "CS16"
+            };
+            let _ = write!(
+                out,
+                "{kind} [{}{}",
+                if flags & (1 << 10) != 0 { 'C' } else { '-' },
+                if flags & (1 << 9) != 0 { 'R' } else { '-' }
+            );
+        } else {
+            let kind = if seg.attributes.db() || qemu_lma(cpu) {
+                "DS  "
+            } else {
+                "DS16"
+            };
+            let _ = write!(
+                out,
+                "{kind} [{}{}",
+                if flags & (1 << 10) != 0 { 'E' } else { '-' },
+                if flags & (1 << 9) != 0 { 'W' } else { '-' }
+            );
+        }
+        let _ = write!(out, "{}]", if flags & (1 << 8) != 0 { 'A' } else { '-' });
+    } else {
+        let table = if qemu_lma(cpu) {
+            &SYS_TYPE_LONG
+        } else {
+            &SYS_TYPE_LEGACY
+        };
+        out.push_str(table[usize::from(seg.attributes.seg_type())]);
+    }
 }
 
 fn flag_letters(rflags: u64) -> String {
@@ -192,104 +187,99 @@ fn flag_letters(rflags: u64) -> String {
     .collect()
 }
 
-/// The register dump with the `Code=` line, exactly as QEMU 7.2 prints it with CPU_DUMP_CODE
-/// (qemu-system-x86_64, A20 enabled). Every line ends with `\n`.
-pub fn register_dump(state: &CpuState, code: &CodeWindow) -> String {
-    let r = &state.regs;
-    let s = &state.sregs;
+/// The register dump with the `Code=` line, exactly as QEMU 7.2's `x86_cpu_dump_state()` prints
+/// it with CPU_DUMP_CODE (qemu-system-x86_64), from the model. Every line ends with `\n`.
+///
+/// QEMU always has every value; a value the model lacks prints as 0 (A20 as 1), a segment as a
+/// null one. The 64-bit layout is chosen by [`qemu_cs64`], the segment suffixes by CR0.PE.
+pub fn register_dump(cpu: &CpuState, code: &CodeWindow) -> String {
+    let gpr = |r: Gpr| cpu.gpr(r).unwrap_or(0);
+    let bit = |b: Option<bool>| u8::from(b.unwrap_or(false));
+    let rip = cpu.rip.unwrap_or(0);
+    let rflags = cpu.rflags.unwrap_or(0);
+    let cr = |n: u8| cpu.cr(n).unwrap_or(0);
     let mut out = String::with_capacity(2048);
     let tail = format!(
-        "[{}] CPL={} II={} A20=1 SMM={} HLT={}",
-        flag_letters(r.rflags),
-        state.cpl(),
-        u8::from(state.interrupt_shadow),
-        u8::from(state.smm),
-        u8::from(state.halted)
+        "[{}] CPL={} II={} A20={} SMM={} HLT={}",
+        flag_letters(rflags),
+        cpu.cpl.unwrap_or(0),
+        bit(cpu.interrupt_shadow),
+        u8::from(cpu.a20.unwrap_or(true)),
+        bit(cpu.smm),
+        bit(cpu.halted)
     );
-    if state.cs64() {
-        let _ = writeln!(
-            out,
-            "RAX={:016x} RBX={:016x} RCX={:016x} RDX={:016x}",
-            r.rax, r.rbx, r.rcx, r.rdx
-        );
-        let _ = writeln!(
-            out,
-            "RSI={:016x} RDI={:016x} RBP={:016x} RSP={:016x}",
-            r.rsi, r.rdi, r.rbp, r.rsp
-        );
-        let _ = writeln!(
-            out,
-            "R8 ={:016x} R9 ={:016x} R10={:016x} R11={:016x}",
-            r.r8, r.r9, r.r10, r.r11
-        );
-        let _ = writeln!(
-            out,
-            "R12={:016x} R13={:016x} R14={:016x} R15={:016x}",
-            r.r12, r.r13, r.r14, r.r15
-        );
-        let _ = writeln!(out, "RIP={:016x} RFL={:08x} {tail}", r.rip, r.rflags as u32);
+    if qemu_cs64(cpu) {
+        for row in [
+            [Gpr::Rax, Gpr::Rbx, Gpr::Rcx, Gpr::Rdx],
+            [Gpr::Rsi, Gpr::Rdi, Gpr::Rbp, Gpr::Rsp],
+            [Gpr::R8, Gpr::R9, Gpr::R10, Gpr::R11],
+            [Gpr::R12, Gpr::R13, Gpr::R14, Gpr::R15],
+        ] {
+            let cells: Vec<String> = row
+                .iter()
+                .map(|r| format!("{:<3}={:016x}", r.name64().to_ascii_uppercase(), gpr(*r)))
+                .collect();
+            let _ = writeln!(out, "{}", cells.join(" "));
+        }
+        let _ = writeln!(out, "RIP={rip:016x} RFL={:08x} {tail}", rflags as u32);
     } else {
-        let _ = writeln!(
-            out,
-            "EAX={:08x} EBX={:08x} ECX={:08x} EDX={:08x}",
-            r.rax as u32, r.rbx as u32, r.rcx as u32, r.rdx as u32
-        );
-        let _ = writeln!(
-            out,
-            "ESI={:08x} EDI={:08x} EBP={:08x} ESP={:08x}",
-            r.rsi as u32, r.rdi as u32, r.rbp as u32, r.rsp as u32
-        );
+        for row in [
+            [Gpr::Rax, Gpr::Rbx, Gpr::Rcx, Gpr::Rdx],
+            [Gpr::Rsi, Gpr::Rdi, Gpr::Rbp, Gpr::Rsp],
+        ] {
+            let cells: Vec<String> = row
+                .iter()
+                .map(|r| format!("{}={:08x}", r.name32().to_ascii_uppercase(), gpr(*r) as u32))
+                .collect();
+            let _ = writeln!(out, "{}", cells.join(" "));
+        }
         let _ = writeln!(
             out,
             "EIP={:08x} EFL={:08x} {tail}",
-            r.rip as u32, r.rflags as u32
+            rip as u32, rflags as u32
         );
     }
-    for (name, seg) in [
-        ("ES", &s.es),
-        ("CS", &s.cs),
-        ("SS", &s.ss),
-        ("DS", &s.ds),
-        ("FS", &s.fs),
-        ("GS", &s.gs),
-        ("LDT", &s.ldt),
-        ("TR", &s.tr),
-    ] {
-        dump_segment(&mut out, state, name, seg);
+    for name in SegName::ALL {
+        dump_segment(&mut out, cpu, name);
     }
-    let d = &state.debugregs;
-    if state.long_mode() {
-        let _ = writeln!(out, "GDT=     {:016x} {:08x}", s.gdt.base, s.gdt.limit);
-        let _ = writeln!(out, "IDT=     {:016x} {:08x}", s.idt.base, s.idt.limit);
+    let gdt = cpu.gdt.unwrap_or_default();
+    let idt = cpu.idt.unwrap_or_default();
+    if qemu_lma(cpu) {
+        let _ = writeln!(out, "GDT=     {:016x} {:08x}", gdt.base, gdt.limit);
+        let _ = writeln!(out, "IDT=     {:016x} {:08x}", idt.base, idt.limit);
         let _ = writeln!(
             out,
             "CR0={:08x} CR2={:016x} CR3={:016x} CR4={:08x}",
-            s.cr0 as u32, s.cr2, s.cr3, s.cr4 as u32
+            cr(0) as u32,
+            cr(2),
+            cr(3),
+            cr(4) as u32
         );
     } else {
-        let _ = writeln!(
-            out,
-            "GDT=     {:08x} {:08x}",
-            s.gdt.base as u32, s.gdt.limit
-        );
-        let _ = writeln!(
-            out,
-            "IDT=     {:08x} {:08x}",
-            s.idt.base as u32, s.idt.limit
-        );
+        let _ = writeln!(out, "GDT=     {:08x} {:08x}", gdt.base as u32, gdt.limit);
+        let _ = writeln!(out, "IDT=     {:08x} {:08x}", idt.base as u32, idt.limit);
         let _ = writeln!(
             out,
             "CR0={:08x} CR2={:08x} CR3={:08x} CR4={:08x}",
-            s.cr0 as u32, s.cr2 as u32, s.cr3 as u32, s.cr4 as u32
+            cr(0) as u32,
+            cr(2) as u32,
+            cr(3) as u32,
+            cr(4) as u32
         );
     }
     // qemu-system-x86_64 prints DRs with 16 digits in every mode (TARGET_FMT_lx).
-    for (i, dr) in d.db.iter().enumerate() {
-        let _ = write!(out, "DR{i}={dr:016x} ");
+    for i in 0..4 {
+        let _ = write!(out, "DR{i}={:016x} ", cpu.dr[i].unwrap_or(0));
     }
-    let _ = writeln!(out, "\nDR6={:016x} DR7={:016x}", d.dr6, d.dr7);
-    let _ = writeln!(out, "EFER={:016x}", s.efer);
-    out.push_str(&code.to_qemu_line());
+    let _ = writeln!(
+        out,
+        "\nDR6={:016x} DR7={:016x}",
+        cpu.dr[6].unwrap_or(0),
+        cpu.dr[7].unwrap_or(0)
+    );
+    let _ = writeln!(out, "EFER={:016x}", cpu.efer.unwrap_or(0));
+    out.push_str("Code=");
+    out.push_str(&code.text());
     out.push('\n');
     out
 }

@@ -1,38 +1,23 @@
 //! The failure report: QEMU's text followed by the exit record QEMU lacks, or the same as JSON.
-//! JSON conventions (docs/repro.md): 64-bit values are `"0x…"` lower-case hex strings.
+//! JSON conventions (docs/repro.md): 64-bit values are `"0x…"` lower-case hex strings, written
+//! by the one hex formatter, [`kvmtriage_model::hex`].
+//!
+//! The registers and the code window live once, in the run's [`kvmtriage_model::CpuState`] and
+//! [`kvmtriage_model::CodeWindow`] ([`RunResult`]); the JSON reads them through borrowed views
+//! ([`Report::json`]), and [`Report::dump`] hands them to the analysis of `kvmtriage explain`
+//! without going through text.
 
 use std::fmt::Write as _;
 
+use kvmtriage_model::hex::{self, Hex};
+use kvmtriage_model::{tables, CodeWindow, CpuState, Event, Gpr};
+use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
 use crate::machine::CpuMode;
 use crate::policy::Verdict;
-use crate::qemu_dump::{self, CodeWindow};
+use crate::qemu_dump;
 use crate::run::{MmioEvent, MsrEvent, Outcome, RunResult};
-use crate::state::CpuState;
-
-/// Serializes a u64 as `"0x…"`.
-pub fn hex<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format!("{v:#x}"))
-}
-
-/// Serializes a u32 as `"0x…"`.
-pub fn hex32<S: Serializer>(v: &u32, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format!("{v:#x}"))
-}
-
-/// Serializes an optional u64 as `"0x…"` or null.
-pub fn hex_opt<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
-    match v {
-        Some(v) => s.serialize_str(&format!("{v:#x}")),
-        None => s.serialize_none(),
-    }
-}
-
-/// Serializes a list of u64 as `"0x…"` strings.
-pub fn hex_vec<S: Serializer>(v: &[u64], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(v.iter().map(|x| format!("{x:#x}")))
-}
 
 /// Host facts printed in the record.
 #[derive(Clone, Debug, Serialize)]
@@ -54,124 +39,9 @@ pub struct ExitRecord {
     pub msr: Option<MsrEvent>,
 }
 
-/// The registers, in JSON.
-#[derive(Clone, Debug, Serialize)]
-pub struct Registers {
-    #[serde(serialize_with = "hex")]
-    rax: u64,
-    #[serde(serialize_with = "hex")]
-    rbx: u64,
-    #[serde(serialize_with = "hex")]
-    rcx: u64,
-    #[serde(serialize_with = "hex")]
-    rdx: u64,
-    #[serde(serialize_with = "hex")]
-    rsi: u64,
-    #[serde(serialize_with = "hex")]
-    rdi: u64,
-    #[serde(serialize_with = "hex")]
-    rbp: u64,
-    #[serde(serialize_with = "hex")]
-    rsp: u64,
-    #[serde(serialize_with = "hex")]
-    r8: u64,
-    #[serde(serialize_with = "hex")]
-    r9: u64,
-    #[serde(serialize_with = "hex")]
-    r10: u64,
-    #[serde(serialize_with = "hex")]
-    r11: u64,
-    #[serde(serialize_with = "hex")]
-    r12: u64,
-    #[serde(serialize_with = "hex")]
-    r13: u64,
-    #[serde(serialize_with = "hex")]
-    r14: u64,
-    #[serde(serialize_with = "hex")]
-    r15: u64,
-    #[serde(serialize_with = "hex")]
-    rip: u64,
-    #[serde(serialize_with = "hex")]
-    rflags: u64,
-    #[serde(serialize_with = "hex")]
-    cr0: u64,
-    #[serde(serialize_with = "hex")]
-    cr2: u64,
-    #[serde(serialize_with = "hex")]
-    cr3: u64,
-    #[serde(serialize_with = "hex")]
-    cr4: u64,
-    #[serde(serialize_with = "hex")]
-    efer: u64,
-    #[serde(serialize_with = "hex")]
-    cs_base: u64,
-    cs_selector: u16,
-    cs64: bool,
-}
-
-impl Registers {
-    fn from_state(s: &CpuState) -> Self {
-        let r = &s.regs;
-        Self {
-            rax: r.rax,
-            rbx: r.rbx,
-            rcx: r.rcx,
-            rdx: r.rdx,
-            rsi: r.rsi,
-            rdi: r.rdi,
-            rbp: r.rbp,
-            rsp: r.rsp,
-            r8: r.r8,
-            r9: r.r9,
-            r10: r.r10,
-            r11: r.r11,
-            r12: r.r12,
-            r13: r.r13,
-            r14: r.r14,
-            r15: r.r15,
-            rip: r.rip,
-            rflags: r.rflags,
-            cr0: s.sregs.cr0,
-            cr2: s.sregs.cr2,
-            cr3: s.sregs.cr3,
-            cr4: s.sregs.cr4,
-            efer: s.sregs.efer,
-            cs_base: s.sregs.cs.base,
-            cs_selector: s.sregs.cs.selector,
-            cs64: s.cs64(),
-        }
-    }
-}
-
-/// The `Code=` window, in JSON.
-#[derive(Clone, Debug, Serialize)]
-pub struct CodeJson {
-    /// Linear address of the first byte.
-    #[serde(serialize_with = "hex")]
-    pub start: u64,
-    /// Space-separated bytes, `??` where unreadable.
-    pub bytes: String,
-    /// Index of the byte at RIP.
-    pub marker: usize,
-}
-
-impl From<&CodeWindow> for CodeJson {
-    fn from(c: &CodeWindow) -> Self {
-        Self {
-            start: c.start,
-            bytes: c
-                .bytes
-                .iter()
-                .map(|b| b.map_or_else(|| "??".to_string(), |b| format!("{b:02x}")))
-                .collect::<Vec<_>>()
-                .join(" "),
-            marker: c.marker,
-        }
-    }
-}
-
-/// Everything `kvmtriage repro` reports.
-#[derive(Clone, Debug, Serialize)]
+/// Everything `kvmtriage repro` reports, besides the vCPU state and the code window, which stay
+/// in the [`RunResult`]: [`Report::to_text`], [`Report::json`] and [`Report::dump`] take them.
+#[derive(Clone, Debug)]
 pub struct Report {
     /// Version of this JSON shape (docs/repro.md); bumped on incompatible changes.
     pub schema_version: u32,
@@ -191,10 +61,6 @@ pub struct Report {
     pub exit: ExitRecord,
     /// What QEMU 7.2 would have printed (empty when QEMU prints nothing).
     pub qemu_text: String,
-    /// Registers at the end.
-    pub registers: Registers,
-    /// Code window at the end.
-    pub code: CodeJson,
     /// Every MSR exit the VMM answered (last 1000).
     pub msr_exits: Vec<MsrEvent>,
     /// MMIO exits (first 1000).
@@ -205,6 +71,107 @@ pub struct Report {
     pub exits: u64,
     /// Run-loop wall time in microseconds.
     pub elapsed_us: u64,
+}
+
+/// The JSON document of `kvmtriage repro --format json` (docs/repro.md): the report's fields
+/// with `registers` and `code` read from the run's state in place.
+#[derive(Serialize)]
+pub struct ReportJson<'a> {
+    schema_version: u32,
+    guest: &'a str,
+    mode: CpuMode,
+    kvm_model: &'a str,
+    inject: &'a [String],
+    host: &'a HostFacts,
+    outcome: &'a Outcome,
+    exit: &'a ExitRecord,
+    qemu_text: &'a str,
+    registers: RegistersJson<'a>,
+    code: CodeJson<'a>,
+    msr_exits: &'a [MsrEvent],
+    mmio_exits: &'a [MmioEvent],
+    console: &'a str,
+    exits: u64,
+    elapsed_us: u64,
+}
+
+/// The JSON `registers` object, a view over the model: `rax` … `r15`, `rip`, `rflags`, `cr0`,
+/// `cr2`, `cr3`, `cr4`, `efer`, `cs_base` as `"0x…"` strings (null when the state lacks the
+/// value), `cs_selector` a number, `cs64` whether QEMU prints the 64-bit layout
+/// ([`qemu_dump::qemu_cs64`]).
+#[derive(Clone, Copy, Debug)]
+pub struct RegistersJson<'a>(pub &'a CpuState);
+
+impl Serialize for RegistersJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        const GPRS: [Gpr; 16] = [
+            Gpr::Rax,
+            Gpr::Rbx,
+            Gpr::Rcx,
+            Gpr::Rdx,
+            Gpr::Rsi,
+            Gpr::Rdi,
+            Gpr::Rbp,
+            Gpr::Rsp,
+            Gpr::R8,
+            Gpr::R9,
+            Gpr::R10,
+            Gpr::R11,
+            Gpr::R12,
+            Gpr::R13,
+            Gpr::R14,
+            Gpr::R15,
+        ];
+        let cpu = self.0;
+        let cs = cpu.cs();
+        let mut st = s.serialize_struct("Registers", GPRS.len() + 10)?;
+        for r in GPRS {
+            st.serialize_field(r.name64(), &cpu.gpr(r).map(Hex))?;
+        }
+        st.serialize_field("rip", &cpu.rip.map(Hex))?;
+        st.serialize_field("rflags", &cpu.rflags.map(Hex))?;
+        st.serialize_field("cr0", &cpu.cr0.map(Hex))?;
+        st.serialize_field("cr2", &cpu.cr2.map(Hex))?;
+        st.serialize_field("cr3", &cpu.cr3.map(Hex))?;
+        st.serialize_field("cr4", &cpu.cr4.map(Hex))?;
+        st.serialize_field("efer", &cpu.efer.map(Hex))?;
+        st.serialize_field("cs_base", &cs.map(|c| Hex(c.base)))?;
+        st.serialize_field("cs_selector", &cs.map(|c| c.selector))?;
+        st.serialize_field("cs64", &qemu_dump::qemu_cs64(cpu))?;
+        st.end()
+    }
+}
+
+/// The JSON `code` object, a view over the window: `start` (linear address of the first byte,
+/// `"0x…"`), `bytes` (space-separated pairs, `??` where unreadable, no marker), `marker` (index
+/// of the byte at RIP).
+#[derive(Clone, Copy, Debug)]
+pub struct CodeJson<'a> {
+    /// The state the window was read from (for its start address).
+    pub cpu: &'a CpuState,
+    /// The window.
+    pub code: &'a CodeWindow,
+}
+
+impl Serialize for CodeJson<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut bytes = String::with_capacity(self.code.bytes.len() * 3);
+        for (i, b) in self.code.bytes.iter().enumerate() {
+            if i > 0 {
+                bytes.push(' ');
+            }
+            match b {
+                Some(b) => hex::push_byte(&mut bytes, *b),
+                None => bytes.push_str("??"),
+            }
+        }
+        let start = qemu_dump::code_window_start(self.cpu, self.code);
+        let mut st = s.serialize_struct("Code", 3)?;
+        st.serialize_field("start", &start.map(Hex))?;
+        st.serialize_field("bytes", &bytes)?;
+        st.serialize_field("marker", &self.code.marker)?;
+        st.end()
+    }
 }
 
 fn exit_reason_of(outcome: &Outcome, fatal_msr: Option<&MsrEvent>) -> (String, Option<u32>) {
@@ -244,9 +211,7 @@ pub fn qemu_text(outcome: &Outcome, state: &CpuState, code: &CodeWindow) -> Stri
             ..
         } => qemu_dump::entry_failed_line(*hardware_entry_failure_reason),
         Outcome::MemoryFault { .. } => qemu_dump::kvm_run_failed_line(libc::EFAULT),
-        Outcome::UnhandledExit { exit_reason } => {
-            format!("KVM: unknown exit reason {exit_reason}\n")
-        }
+        Outcome::UnhandledExit { exit_reason } => unknown_exit_line(*exit_reason) + "\n",
         _ => return String::new(),
     };
     head + &qemu_dump::register_dump(state, code)
@@ -278,8 +243,6 @@ impl Report {
                 msr: result.fatal_msr.clone(),
             },
             qemu_text: qemu_text(&result.outcome, &result.state, &result.code),
-            registers: Registers::from_state(&result.state),
-            code: CodeJson::from(&result.code),
             msr_exits: result.msr_events.clone(),
             mmio_exits: result.mmio_events.clone(),
             console: String::from_utf8_lossy(&result.console).into_owned(),
@@ -304,52 +267,169 @@ impl Report {
         out
     }
 
+    /// The JSON document (`--format json`, docs/repro.md), reading `registers` and `code` from
+    /// the run's state and window (the ones [`Report::new`] was given, in the [`RunResult`]).
+    pub fn json<'a>(&'a self, state: &'a CpuState, code: &'a CodeWindow) -> ReportJson<'a> {
+        ReportJson {
+            schema_version: self.schema_version,
+            guest: &self.guest,
+            mode: self.mode,
+            kvm_model: &self.kvm_model,
+            inject: &self.inject,
+            host: &self.host,
+            outcome: &self.outcome,
+            exit: &self.exit,
+            qemu_text: &self.qemu_text,
+            registers: RegistersJson(state),
+            code: CodeJson { cpu: state, code },
+            msr_exits: &self.msr_exits,
+            mmio_exits: &self.mmio_exits,
+            console: &self.console,
+            exits: self.exits,
+            elapsed_us: self.elapsed_us,
+        }
+    }
+
     /// The `kvmtriage: exit record` block.
     pub fn record_text(&self) -> String {
         let mut out = String::from("kvmtriage: exit record\n");
-        let mut line = |k: &str, v: String| {
-            let _ = writeln!(out, "  {k:<16} {v}");
-        };
-        line(
-            "guest:",
-            format!("{} (mode {})", self.guest, self.mode.bitness()),
-        );
-        line("outcome:", describe_outcome(&self.outcome));
-        line(
-            "exit reason:",
-            match self.exit.exit_reason_code {
-                Some(code) => format!("{} ({code})", self.exit.exit_reason),
-                None => self.exit.exit_reason.clone(),
-            },
-        );
-        if let Some(msr) = &self.exit.msr {
-            line("msr access:", msr.access.to_string());
-            line("msr index:", format!("{:#x}", msr.index));
-            line("msr value:", format!("{:#x}", msr.value));
-            line("kvm msr reason:", msr.kvm_reason.to_string());
-            line("guest rip:", format!("{:#x}", msr.rip));
-            line("decided by:", msr.decided_by.clone());
+        for (key, value) in self.record_fields() {
+            let key = format!("{key}:");
+            let _ = writeln!(out, "  {key:<16} {value}");
         }
-        line("kvm model:", self.kvm_model.clone());
-        line(
-            "inject:",
-            if self.inject.is_empty() {
-                "none".into()
-            } else {
-                self.inject.join(" ")
-            },
-        );
-        line(
-            "host kernel:",
-            match &self.host.vendor_module {
-                Some(m) => format!("{} ({m})", self.host.kernel),
-                None => self.host.kernel.clone(),
-            },
-        );
-        line("exits handled:", self.exits.to_string());
-        line("msr exits:", self.msr_exits.len().to_string());
         out
     }
+
+    /// The record's `key: value` lines in print order, keys without the colon.
+    pub fn record_fields(&self) -> Vec<(&'static str, String)> {
+        let mut fields = vec![
+            (
+                "guest",
+                format!("{} (mode {})", self.guest, self.mode.bitness()),
+            ),
+            ("outcome", describe_outcome(&self.outcome)),
+            (
+                "exit reason",
+                match self.exit.exit_reason_code {
+                    Some(code) => format!("{} ({code})", self.exit.exit_reason),
+                    None => self.exit.exit_reason.clone(),
+                },
+            ),
+        ];
+        if let Some(msr) = &self.exit.msr {
+            fields.extend([
+                ("msr access", msr.access.to_string()),
+                ("msr index", hex::min(u64::from(msr.index))),
+                ("msr value", hex::min(msr.value)),
+                ("kvm msr reason", msr.kvm_reason.to_string()),
+                ("guest rip", hex::min(msr.rip)),
+                ("decided by", msr.decided_by.clone()),
+            ]);
+        }
+        fields.extend([
+            ("kvm model", self.kvm_model.clone()),
+            (
+                "inject",
+                if self.inject.is_empty() {
+                    "none".into()
+                } else {
+                    self.inject.join(" ")
+                },
+            ),
+            (
+                "host kernel",
+                match &self.host.vendor_module {
+                    Some(m) => format!("{} ({m})", self.host.kernel),
+                    None => self.host.kernel.clone(),
+                },
+            ),
+            ("exits handled", self.exits.to_string()),
+            ("msr exits", self.msr_exits.len().to_string()),
+        ]);
+        fields
+    }
+
+    /// The exit record as the dump model holds it (what `kvmtriage explain` reads from the text
+    /// record), without input lines (`line` 0).
+    pub fn exit_record(&self) -> kvmtriage_dump::ExitRecord {
+        kvmtriage_dump::ExitRecord {
+            line: 0,
+            fields: self
+                .record_fields()
+                .into_iter()
+                .map(|(key, value)| kvmtriage_dump::ExitField {
+                    key: key.to_string(),
+                    value,
+                    line: 0,
+                })
+                .collect(),
+        }
+    }
+
+    /// The run as a dump for `kvmtriage explain`'s analysis, built from the model without going
+    /// through text ([`kvmtriage_dump::Dump::from_model`]): the final vCPU state, the event QEMU
+    /// would have printed ([`event`]), the `Code=` window and the exit record. Nothing in it
+    /// has an input line.
+    pub fn dump(&self, state: CpuState, code: CodeWindow) -> kvmtriage_dump::Dump {
+        let mut dump = kvmtriage_dump::Dump::from_model(state, event(&self.outcome), Some(code));
+        dump.exit_record = Some(self.exit_record());
+        dump
+    }
+}
+
+/// The event line QEMU 7.2 prints for this outcome (see [`qemu_text`]), as the model's
+/// [`Event`], without an input line (`line` 0): what the dump reader makes of that line. A
+/// triple fault, after which QEMU prints nothing, is [`Event::TripleFault`] (as `kvmtriage
+/// explain` reads a repro record that says KVM_EXIT_SHUTDOWN); outcomes after which QEMU prints
+/// nothing have [`Event::None`].
+pub fn event(outcome: &Outcome) -> Event {
+    let run_failed = |errno: i32| Event::RunFailed {
+        errno: Some(errno),
+        errno_name: tables::ERRNO_NAMES
+            .iter()
+            .find(|(n, _)| *n == errno)
+            .map(|(_, name)| *name),
+        message: qemu_dump::strerror(errno),
+        line: 0,
+    };
+    match outcome {
+        Outcome::KvmRunFailed { errno, .. } => run_failed(*errno),
+        Outcome::MemoryFault { .. } => run_failed(libc::EFAULT),
+        Outcome::InternalError { suberror, data } => Event::InternalError {
+            suberror: *suberror,
+            suberror_name: tables::suberror(*suberror).map(|s| s.short),
+            extra_data: data.clone(),
+            extra_data_lines: vec![0; data.len()],
+            // KVM_INTERNAL_ERROR_EMULATION = 1 (include/uapi/linux/kvm.h).
+            emulation_failure: *suberror == 1,
+            line: 0,
+        },
+        Outcome::FailEntry {
+            hardware_entry_failure_reason,
+            ..
+        } => Event::EntryFailed {
+            hardware_error: *hardware_entry_failure_reason,
+            line: 0,
+        },
+        Outcome::UnhandledExit { exit_reason } => Event::UnknownExit {
+            hardware_reason: None,
+            exit_reason: Some(u64::from(*exit_reason)),
+            message: unknown_exit_line(*exit_reason),
+            line: 0,
+        },
+        Outcome::Shutdown => Event::TripleFault { line: 0 },
+        Outcome::Halted
+        | Outcome::GuestDone { .. }
+        | Outcome::GuestException { .. }
+        | Outcome::WallClockLimit { .. }
+        | Outcome::ExitLimit { .. } => Event::None,
+    }
+}
+
+/// `KVM: unknown exit reason N` (target/i386/kvm/kvm.c, the default case of
+/// `kvm_arch_handle_exit`).
+fn unknown_exit_line(exit_reason: u32) -> String {
+    format!("KVM: unknown exit reason {exit_reason}")
 }
 
 /// One-line description of an outcome.

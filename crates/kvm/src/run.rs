@@ -16,8 +16,11 @@ use crate::policy::{
     FilterPlan, MsrAccess, MsrPolicy, Verdict, MSR_EXIT_REASON_FILTER, MSR_EXIT_REASON_INVAL,
     MSR_EXIT_REASON_UNKNOWN, X2APIC_FIRST, X2APIC_LAST,
 };
-use crate::qemu_dump::CodeWindow;
-use crate::state::CpuState;
+use kvmtriage_model::hex;
+use kvmtriage_model::{CodeWindow, CpuState, Gpr, ModeDecision, ModeHints, SegName};
+
+use crate::qemu_dump;
+use crate::state;
 
 /// Limits that stop a guest that never fails.
 #[derive(Clone, Copy, Debug)]
@@ -55,10 +58,10 @@ pub enum Outcome {
         /// Mnemonic, e.g. `#GP`.
         name: String,
         /// Error code pushed by the CPU, for vectors that have one.
-        #[serde(serialize_with = "crate::report::hex_opt")]
+        #[serde(serialize_with = "hex::opt_u64")]
         error_code: Option<u64>,
         /// RIP saved in the exception frame (the faulting instruction).
-        #[serde(serialize_with = "crate::report::hex_opt")]
+        #[serde(serialize_with = "hex::opt_u64")]
         fault_rip: Option<u64>,
     },
     /// KVM_RUN returned -1 (or, with `simulated`, the modelled kernel would have).
@@ -76,7 +79,7 @@ pub enum Outcome {
         /// `kvm_run.internal.suberror`.
         suberror: u32,
         /// `kvm_run.internal.data[0..ndata]`.
-        #[serde(serialize_with = "crate::report::hex_vec")]
+        #[serde(serialize_with = "hex::vec_u64")]
         data: Vec<u64>,
     },
     /// `KVM_EXIT_SHUTDOWN` (triple fault).
@@ -84,7 +87,7 @@ pub enum Outcome {
     /// `KVM_EXIT_FAIL_ENTRY`.
     FailEntry {
         /// `hardware_entry_failure_reason`.
-        #[serde(serialize_with = "crate::report::hex")]
+        #[serde(serialize_with = "hex::u64")]
         hardware_entry_failure_reason: u64,
         /// CPU that failed.
         cpu: u32,
@@ -92,13 +95,13 @@ pub enum Outcome {
     /// `KVM_EXIT_MEMORY_FAULT` with KVM_RUN = -1 (EFAULT/EHWPOISON).
     MemoryFault {
         /// Flags.
-        #[serde(serialize_with = "crate::report::hex")]
+        #[serde(serialize_with = "hex::u64")]
         flags: u64,
         /// Guest physical address.
-        #[serde(serialize_with = "crate::report::hex")]
+        #[serde(serialize_with = "hex::u64")]
         gpa: u64,
         /// Size.
-        #[serde(serialize_with = "crate::report::hex")]
+        #[serde(serialize_with = "hex::u64")]
         size: u64,
     },
     /// An exit this VMM does not handle (`KVM: unknown exit reason N` in QEMU).
@@ -164,10 +167,10 @@ pub struct MsrEvent {
     /// `KVM_EXIT_X86_RDMSR` or `KVM_EXIT_X86_WRMSR`.
     pub access: MsrAccess,
     /// ECX.
-    #[serde(serialize_with = "crate::report::hex32")]
+    #[serde(serialize_with = "hex::uint")]
     pub index: u32,
     /// WRMSR: EDX:EAX written. RDMSR: the value returned (0 if none).
-    #[serde(serialize_with = "crate::report::hex")]
+    #[serde(serialize_with = "hex::u64")]
     pub value: u64,
     /// `kvm_run.msr.reason` name: INVAL, UNKNOWN or FILTER.
     pub kvm_reason: &'static str,
@@ -176,7 +179,7 @@ pub struct MsrEvent {
     /// Who decided.
     pub decided_by: String,
     /// Guest RIP of the instruction.
-    #[serde(serialize_with = "crate::report::hex")]
+    #[serde(serialize_with = "hex::u64")]
     pub rip: u64,
 }
 
@@ -184,12 +187,14 @@ pub struct MsrEvent {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct MmioEvent {
     /// Guest physical address.
-    #[serde(serialize_with = "crate::report::hex")]
+    #[serde(serialize_with = "hex::u64")]
     pub gpa: u64,
     /// Write (true) or read.
     pub write: bool,
-    /// Bytes written, or returned for a read (all 0xff: nothing is mapped there).
-    pub data: String,
+    /// Bytes written, or returned for a read (all 0xff: nothing is mapped there); JSON: one
+    /// string of space-separated hex pairs (`"ff ff ff ff"`).
+    #[serde(serialize_with = "hex::byte_string")]
+    pub data: Vec<u8>,
 }
 
 /// Everything the run produced.
@@ -207,9 +212,10 @@ pub struct RunResult {
     pub console: Vec<u8>,
     /// Exits handled.
     pub exits: u64,
-    /// vCPU state at the end (before any MSR completion).
+    /// vCPU state at the end (before any MSR completion), read straight from KVM
+    /// ([`state::capture`]).
     pub state: CpuState,
-    /// `Code=` window at the end.
+    /// `Code=` window at the end ([`qemu_dump::read_code_window`]).
     pub code: CodeWindow,
     /// Wall time of the run loop.
     pub elapsed: Duration,
@@ -358,30 +364,31 @@ fn has_error_code(vector: u8) -> bool {
 }
 
 /// Reads the exception frame the CPU pushed before the handler ran (the handler itself does
-/// not touch the stack): [error code], RIP, CS, RFLAGS.
+/// not touch the stack): [error code], RIP, CS, RFLAGS. The slot width follows the handler's
+/// mode (the model's decider), the boot mode where it cannot tell.
 fn exception_frame(machine: &Machine, state: &CpuState, vector: u8) -> (Option<u64>, Option<u64>) {
     let (width, with_error) = match machine.mode() {
         CpuMode::Real => (2, false),
         CpuMode::Protected => (4, has_error_code(vector)),
         CpuMode::Long => (8, has_error_code(vector)),
     };
-    let width = if state.cs64() { 8 } else { width };
-    let sp = state.sregs.ss.base.wrapping_add(state.regs.rsp);
+    let mode = ModeDecision::decide(state, &ModeHints::default());
+    let width = if mode.bits == Some(64) { 8 } else { width };
+    let ss_base = state.segment(SegName::Ss).map_or(0, |ss| ss.base);
+    let sp = ss_base.wrapping_add(state.gpr(Gpr::Rsp).unwrap_or(0));
     let read = |offset: u64| {
-        state.read_linear_le(machine.memory(), sp.wrapping_add(offset), width as usize)
+        state::read_linear_le(
+            state,
+            machine.memory(),
+            sp.wrapping_add(offset),
+            width as usize,
+        )
     };
     if with_error {
         (read(0), read(width))
     } else {
         (None, read(0))
     }
-}
-
-fn hex_bytes(data: &[u8]) -> String {
-    data.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// A log line for stderr (MMIO, console, MSR decisions), handed to the caller as it happens.
@@ -447,7 +454,7 @@ pub fn run(
                 }
                 ports::EXCEPTION => {
                     let vector = data.first().copied().unwrap_or(0);
-                    let state = CpuState::capture(machine.vcpu())?;
+                    let state = state::capture(machine.vcpu())?;
                     let (error_code, fault_rip) = exception_frame(machine, &state, vector);
                     break Outcome::GuestException {
                         vector,
@@ -462,7 +469,7 @@ pub fn run(
                     }
                 }
                 _ => {
-                    log(&format!("pio out port {port:#x}: {}", hex_bytes(data)));
+                    log(&format!("pio out port {port:#x}: {}", hex::bytes(data)));
                     continue;
                 }
             },
@@ -473,13 +480,16 @@ pub fn run(
                 continue;
             }
             VcpuExit::MmioWrite(gpa, data) => {
-                let text = hex_bytes(data);
-                log(&format!("mmio write {gpa:#x} [{}]: {text}", data.len()));
+                log(&format!(
+                    "mmio write {gpa:#x} [{}]: {}",
+                    data.len(),
+                    hex::bytes(data)
+                ));
                 if mmio_events.len() < 1000 {
                     mmio_events.push(MmioEvent {
                         gpa,
                         write: true,
-                        data: text,
+                        data: data.to_vec(),
                     });
                 }
                 continue;
@@ -487,16 +497,16 @@ pub fn run(
             VcpuExit::MmioRead(gpa, data) => {
                 data.fill(0xff);
                 pending_completion = true;
-                let text = hex_bytes(data);
                 log(&format!(
-                    "mmio read {gpa:#x} [{}]: nothing mapped, returned {text}",
-                    data.len()
+                    "mmio read {gpa:#x} [{}]: nothing mapped, returned {}",
+                    data.len(),
+                    hex::bytes(data)
                 ));
                 if mmio_events.len() < 1000 {
                     mmio_events.push(MmioEvent {
                         gpa,
                         write: false,
-                        data: text,
+                        data: data.to_vec(),
                     });
                 }
                 continue;
@@ -622,8 +632,8 @@ pub fn run(
     {
         log(&format!("guest console: {}", String::from_utf8_lossy(tail)));
     }
-    let state = CpuState::capture(machine.vcpu())?;
-    let code = CodeWindow::read(&state, machine.memory());
+    let state = state::capture(machine.vcpu())?;
+    let code = qemu_dump::read_code_window(&state, machine.memory());
     Ok(RunResult {
         outcome,
         fatal_msr,

@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use kvmtriage_dump::{CpuState, Gpr, ModeDecision, ModeHints, ModeKind, SegName};
 use kvmtriage_kvm::policy::Verdict;
 use kvmtriage_kvm::report::Report;
 use kvmtriage_kvm::run::RunResult;
@@ -29,6 +30,11 @@ fn run(scenario: &str, model: &str, rules: &[&str]) -> (Report, RunResult) {
     );
     request.limits.wall = Duration::from_secs(3);
     reproduce(&request, &mut |_| {}).unwrap()
+}
+
+/// The model's one mode decider on the captured state (no QEMU text, so no hints).
+fn mode(state: &CpuState) -> ModeKind {
+    ModeDecision::decide(state, &ModeHints::default()).kind
 }
 
 fn pvm_host() -> bool {
@@ -55,7 +61,13 @@ fn assert_gp(report: &Report, context: &str) {
     }
 }
 
-fn assert_eperm(report: &Report, index: u32, value: u64, kvm_reason: &str, context: &str) {
+fn assert_eperm(
+    (report, result): (&Report, &RunResult),
+    index: u32,
+    value: u64,
+    kvm_reason: &str,
+    context: &str,
+) {
     assert_eq!(
         report.outcome,
         Outcome::KvmRunFailed {
@@ -77,18 +89,15 @@ fn assert_eperm(report: &Report, index: u32, value: u64, kvm_reason: &str, conte
         .qemu_text
         .starts_with("error: kvm run failed Operation not permitted\n"));
     // RIP is still on the WRMSR: the exit was never completed.
-    assert_eq!(report.registers_rip(), msr.rip);
+    assert_eq!(registers_rip(report, result), msr.rip);
     assert!(report.qemu_text.contains("<0f> 30"), "{}", report.qemu_text);
 }
 
-trait Rip {
-    fn registers_rip(&self) -> u64;
-}
-impl Rip for Report {
-    fn registers_rip(&self) -> u64 {
-        let v = serde_json::to_value(&self.registers).unwrap();
-        u64::from_str_radix(v["rip"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
-    }
+/// `registers.rip` of the JSON report (a view over the run's state).
+fn registers_rip(report: &Report, result: &RunResult) -> u64 {
+    let v = serde_json::to_value(report.json(&result.state, &result.code)).unwrap();
+    let rip = v["registers"]["rip"].as_str().unwrap();
+    u64::from_str_radix(rip.trim_start_matches("0x"), 16).unwrap()
 }
 
 fn origin_x2apic_timer_continues_under_every_model() {
@@ -112,21 +121,47 @@ fn origin_x2apic_timer_continues_under_every_model() {
 
 fn origin_x2apic_timer_with_injected_eperm_dies_at_the_first_write() {
     let (report, result) = run("origin-x2apic-timer", "host", &["wrmsr:0x838=EPERM"]);
-    assert_eperm(&report, 0x838, 0x7213cc9, "INVAL", "origin");
+    assert_eperm((&report, &result), 0x838, 0x7213cc9, "INVAL", "origin");
     assert_eq!(report.msr_exits.len(), 1);
-    assert!(result.state.cs64());
-    let r = &result.state.regs;
+    assert_eq!(mode(&result.state), ModeKind::Long64);
+    let r = |g: Gpr| result.state.gpr(g).unwrap();
     assert_eq!(
-        (r.rax, r.rcx, r.rdx, r.rsi, r.rdi),
+        (
+            r(Gpr::Rax),
+            r(Gpr::Rcx),
+            r(Gpr::Rdx),
+            r(Gpr::Rsi),
+            r(Gpr::Rdi)
+        ),
         (0x7213cc9, 0x838, 0, 0x7213cc9, 0x838)
     );
+    // The other direction of the printer's round trip: QEMU's text printed from the captured
+    // state reads back (kvmtriage's dump reader) into the same values, as far as QEMU prints
+    // them (all 64 bits of GPRs, RIP, segments, CR2/CR3, EFER in the 64-bit layout).
+    let dumps = kvmtriage_dump::read(&report.qemu_text).unwrap();
+    let read = &dumps[0].cpu;
+    let state = &result.state;
+    assert_eq!(read.gprs[..16], state.gprs[..16]);
+    assert_eq!(
+        (read.rip, read.cr2, read.cr3, read.efer),
+        (state.rip, state.cr2, state.cr3, state.efer)
+    );
+    assert_eq!(read.segments, state.segments);
+    assert_eq!((read.gdt, read.idt), (state.gdt, state.idt));
+    assert_eq!((read.dr, read.cpl), (state.dr, state.cpl));
+    let code = dumps[0].code.as_ref().unwrap();
+    assert_eq!(
+        (&code.bytes, code.marker),
+        (&result.code.bytes, result.code.marker)
+    );
+    assert_eq!(dumps[0].mode.kind, ModeKind::Long64);
 }
 
 fn origin_x2apic_timer_random_injection_is_deterministic() {
     let rule = "random:rate=0.05,seed=7=EPERM";
-    let (a, _) = run("origin-x2apic-timer", "host", &[rule]);
+    let (a, a_result) = run("origin-x2apic-timer", "host", &[rule]);
     let (b, _) = run("origin-x2apic-timer", "host", &[rule]);
-    assert_eperm(&a, 0x838, 0x7213cc9, "INVAL", "random");
+    assert_eperm((&a, &a_result), 0x838, 0x7213cc9, "INVAL", "random");
     // Same seed, same write number.
     assert_eq!(a.msr_exits.len(), b.msr_exits.len());
     assert!(
@@ -153,8 +188,14 @@ fn unixware_mc1_ctl() {
     assert!(report.msr_exits.is_empty());
     for model in PRE_FIX {
         let (report, result) = run("unixware-mc1-ctl", model, &[]);
-        assert_eperm(&report, 0x404, 0xffff_ffff_ffff_fffe, "FILTER", model);
-        assert!(!result.state.cs64());
+        assert_eperm(
+            (&report, &result),
+            0x404,
+            0xffff_ffff_ffff_fffe,
+            "FILTER",
+            model,
+        );
+        assert_eq!(mode(&result.state), ModeKind::Protected32);
         assert!(report
             .qemu_text
             .contains("\nEAX=fffffffe EBX=00000000 ECX=00000404 EDX=ffffffff\n"));
@@ -173,8 +214,14 @@ fn unixware_mc1_ctl() {
 }
 
 fn unixware_value_predicates() {
-    let (report, _) = run("unixware-mc1-ctl", "host", &["wrmsr:0x404,value&1=0=EPERM"]);
-    assert_eperm(&report, 0x404, 0xffff_ffff_ffff_fffe, "FILTER", "value&1=0");
+    let (report, result) = run("unixware-mc1-ctl", "host", &["wrmsr:0x404,value&1=0=EPERM"]);
+    assert_eperm(
+        (&report, &result),
+        0x404,
+        0xffff_ffff_ffff_fffe,
+        "FILTER",
+        "value&1=0",
+    );
     let (report, _) = run("unixware-mc1-ctl", "host", &["wrmsr:0x404,value=0=EPERM"]);
     assert_eq!(
         report.outcome,
@@ -196,8 +243,8 @@ fn illegal_mci_ctl_and_nonzero_mci_status() {
             "KVM itself rejected it"
         );
         for model in PRE_FIX {
-            let (report, _) = run(scenario, model, &[]);
-            assert_eperm(&report, index, value, "FILTER", model);
+            let (report, result) = run(scenario, model, &[]);
+            assert_eperm((&report, &result), index, value, "FILTER", model);
         }
         let (report, _) = run(scenario, "linux-6.0", &[]);
         assert_gp(&report, scenario);
@@ -273,15 +320,17 @@ fn x87_load_from_mmio_is_an_emulation_failure_with_instruction_bytes() {
 fn mmio_accesses_are_logged() {
     let (report, _) = run("mmio-store", "host", &[]);
     assert_eq!(report.outcome, Outcome::Halted);
-    let got: Vec<(bool, &str)> = report
+    let got: Vec<(bool, &[u8])> = report
         .mmio_exits
         .iter()
-        .map(|m| (m.write, m.data.as_str()))
+        .map(|m| (m.write, m.data.as_slice()))
         .collect();
-    assert_eq!(got, vec![(true, "42"), (false, "ff ff ff ff")]);
+    assert_eq!(got, vec![(true, &[0x42][..]), (false, &[0xff; 4][..])]);
     let v = serde_json::to_value(&report.mmio_exits).unwrap();
     assert_eq!(v[0]["gpa"], "0x30000000");
     assert_eq!(v[1]["gpa"], "0x30000004");
+    assert_eq!(v[0]["data"], "42");
+    assert_eq!(v[1]["data"], "ff ff ff ff");
 }
 
 fn jump_to_unbacked_memory() {
@@ -290,7 +339,7 @@ fn jump_to_unbacked_memory() {
         panic!("{:?}", report.outcome)
     };
     assert_eq!(*suberror, 1);
-    assert_eq!(result.state.regs.rip, 0x3000_0000);
+    assert_eq!(result.state.rip, Some(0x3000_0000));
     // Nothing is readable there: QEMU prints ?? for every byte.
     assert!(result.code.bytes.iter().all(Option::is_none));
     assert!(report.qemu_text.contains("Code=?? ?? "));
@@ -331,7 +380,8 @@ fn ud2_in_each_mode() {
                 fault_rip: Some(rip),
                 ..
             } => {
-                let ud2_at = (result.state.sregs.cs.base + rip) as usize - 0x10000;
+                let cs_base = result.state.segment(SegName::Cs).unwrap().base;
+                let ud2_at = (cs_base + rip) as usize - 0x10000;
                 let code = scenarios::find(scenario).unwrap().assemble().unwrap();
                 assert_eq!(&code[ud2_at..ud2_at + 2], &[0x0f, 0x0b], "{scenario}");
             }

@@ -1,10 +1,11 @@
-//! Differential test of the dump formatter against real QEMU 7.2 output: each register dump in
-//! testdata/corpus/qemu-real (KVM runs) and the origin note is parsed into a `CpuState` (+ Code
-//! window) and rendered again; the text must come out byte for byte the same.
+//! Differential test of the dump printer against real QEMU 7.2 output, as a true round trip:
+//! each register dump in testdata/corpus/qemu-real (KVM runs) and the origin note is read by
+//! kvmtriage's dump reader (`kvmtriage_dump::read`) into the one CPU-state model, printed again
+//! from the model by `register_dump`, and the text must come out byte for byte the same
+//! (text → reader → model → printer → text).
 
-use kvm_bindings::{kvm_debugregs, kvm_regs, kvm_segment, kvm_sregs};
-use kvmtriage_kvm::qemu_dump::{register_dump, CodeWindow};
-use kvmtriage_kvm::state::CpuState;
+use kvmtriage_dump::{CodeWindow, CpuState, Dump, SegName};
+use kvmtriage_kvm::qemu_dump::{qemu_cs64, register_dump};
 
 fn testdata(rel: &str) -> String {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -13,150 +14,9 @@ fn testdata(rel: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn hex(s: &str) -> u64 {
-    u64::from_str_radix(s, 16).unwrap_or_else(|_| panic!("not hex: {s:?}"))
-}
-
-/// All `NAME=value` pairs of a line (names may be padded: `R8 =`, `ES =`).
-fn fields(line: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut rest = line;
-    while let Some(eq) = rest.find('=') {
-        let name = rest[..eq].trim().rsplit(' ').next().unwrap().to_string();
-        let after = &rest[eq + 1..];
-        let end = after.find(' ').unwrap_or(after.len());
-        out.push((name, after[..end].to_string()));
-        rest = &after[end..];
-    }
-    out
-}
-
-fn segment(line: &str) -> kvm_segment {
-    // `ES =0010 0000000000000000 ffffffff 00c09300 ...`
-    let values: Vec<&str> = line[4..].split_whitespace().take(4).collect();
-    let flags = hex(values[3]);
-    kvm_segment {
-        selector: hex(values[0]) as u16,
-        base: hex(values[1]),
-        limit: hex(values[2]) as u32,
-        type_: ((flags >> 8) & 0xf) as u8,
-        s: ((flags >> 12) & 1) as u8,
-        dpl: ((flags >> 13) & 3) as u8,
-        present: ((flags >> 15) & 1) as u8,
-        avl: ((flags >> 20) & 1) as u8,
-        l: ((flags >> 21) & 1) as u8,
-        db: ((flags >> 22) & 1) as u8,
-        g: ((flags >> 23) & 1) as u8,
-        unusable: 0,
-        padding: 0,
-    }
-}
-
-/// Parses the dump lines (register lines through `EFER=` and an optional `Code=`).
-fn parse(lines: &[&str]) -> (CpuState, Option<CodeWindow>) {
-    let mut regs = kvm_regs::default();
-    let mut sregs = kvm_sregs::default();
-    let mut debugregs = kvm_debugregs::default();
-    let (mut shadow, mut smm, mut halted) = (false, false, false);
-    let mut code = None;
-    for line in lines {
-        let name = line.split('=').next().unwrap().trim();
-        match name {
-            "ES" | "CS" | "SS" | "DS" | "FS" | "GS" | "LDT" | "TR" => {
-                let seg = segment(line);
-                *match name {
-                    "ES" => &mut sregs.es,
-                    "CS" => &mut sregs.cs,
-                    "SS" => &mut sregs.ss,
-                    "DS" => &mut sregs.ds,
-                    "FS" => &mut sregs.fs,
-                    "GS" => &mut sregs.gs,
-                    "LDT" => &mut sregs.ldt,
-                    _ => &mut sregs.tr,
-                } = seg;
-                continue;
-            }
-            "GDT" | "IDT" => {
-                let v: Vec<&str> = line[4..].split_whitespace().collect();
-                let table = if name == "GDT" {
-                    &mut sregs.gdt
-                } else {
-                    &mut sregs.idt
-                };
-                table.base = hex(v[0]);
-                table.limit = hex(v[1]) as u16;
-                continue;
-            }
-            "Code" => {
-                let tokens: Vec<&str> = line["Code=".len()..].split(' ').collect();
-                let marker = tokens.iter().position(|t| t.starts_with('<')).unwrap();
-                let bytes = tokens
-                    .iter()
-                    .map(|t| {
-                        let t = t.trim_matches(|c| c == '<' || c == '>');
-                        (t != "??").then(|| hex(t) as u8)
-                    })
-                    .collect();
-                code = Some(CodeWindow {
-                    start: 0,
-                    bytes,
-                    marker,
-                });
-                continue;
-            }
-            _ => {}
-        }
-        for (field, value) in fields(line) {
-            let v = || hex(&value);
-            match field.as_str() {
-                "RAX" | "EAX" => regs.rax = v(),
-                "RBX" | "EBX" => regs.rbx = v(),
-                "RCX" | "ECX" => regs.rcx = v(),
-                "RDX" | "EDX" => regs.rdx = v(),
-                "RSI" | "ESI" => regs.rsi = v(),
-                "RDI" | "EDI" => regs.rdi = v(),
-                "RBP" | "EBP" => regs.rbp = v(),
-                "RSP" | "ESP" => regs.rsp = v(),
-                "R8" => regs.r8 = v(),
-                "R9" => regs.r9 = v(),
-                "R10" => regs.r10 = v(),
-                "R11" => regs.r11 = v(),
-                "R12" => regs.r12 = v(),
-                "R13" => regs.r13 = v(),
-                "R14" => regs.r14 = v(),
-                "R15" => regs.r15 = v(),
-                "RIP" | "EIP" => regs.rip = v(),
-                "RFL" | "EFL" => regs.rflags = v(),
-                "II" => shadow = value == "1",
-                "SMM" => smm = value == "1",
-                "HLT" => halted = value == "1",
-                "CR0" => sregs.cr0 = v(),
-                "CR2" => sregs.cr2 = v(),
-                "CR3" => sregs.cr3 = v(),
-                "CR4" => sregs.cr4 = v(),
-                "DR0" => debugregs.db[0] = v(),
-                "DR1" => debugregs.db[1] = v(),
-                "DR2" => debugregs.db[2] = v(),
-                "DR3" => debugregs.db[3] = v(),
-                "DR6" => debugregs.dr6 = v(),
-                "DR7" => debugregs.dr7 = v(),
-                "EFER" => sregs.efer = v(),
-                _ => {} // CPL (derived from SS.DPL), A20 (always 1 under KVM)
-            }
-        }
-    }
-    let state = CpuState {
-        regs,
-        sregs,
-        debugregs,
-        interrupt_shadow: shadow,
-        smm,
-        halted,
-    };
-    (state, code)
-}
-
-fn dump_block(text: &str) -> Vec<&str> {
+/// The register lines QEMU printed: from `RAX=`/`EAX=` through `EFER=` and an optional `Code=`,
+/// with the 1-based line number of the first.
+fn dump_block(text: &str) -> (u32, Vec<&str>) {
     let start = text
         .lines()
         .position(|l| l.starts_with("RAX=") || l.starts_with("EAX="))
@@ -164,20 +24,57 @@ fn dump_block(text: &str) -> Vec<&str> {
     let lines: Vec<&str> = text.lines().skip(start).collect();
     let end = lines.iter().position(|l| l.starts_with("EFER=")).unwrap();
     let with_code = lines.get(end + 1).is_some_and(|l| l.starts_with("Code="));
-    lines[..end + 1 + usize::from(with_code)].to_vec()
+    (
+        start as u32 + 1,
+        lines[..end + 1 + usize::from(with_code)].to_vec(),
+    )
+}
+
+/// Every value the printer prints is in the model: a value the reader missed would print as 0
+/// and could match by accident.
+fn assert_complete(cpu: &CpuState, rel: &str) {
+    let gprs = if qemu_cs64(cpu) { 16 } else { 8 };
+    for (n, v) in cpu.gprs[..gprs].iter().enumerate() {
+        assert!(v.is_some(), "{rel}: GPR {n} not read");
+    }
+    assert!(
+        cpu.rip.is_some() && cpu.rflags.is_some(),
+        "{rel}: RIP/RFLAGS"
+    );
+    for n in SegName::ALL {
+        assert!(cpu.segment(n).is_some(), "{rel}: {} not read", n.name());
+    }
+    assert!(cpu.gdt.is_some() && cpu.idt.is_some(), "{rel}: GDT/IDT");
+    for n in [0, 2, 3, 4] {
+        assert!(cpu.cr(n).is_some(), "{rel}: CR{n} not read");
+    }
+    for n in [0, 1, 2, 3, 6, 7] {
+        assert!(cpu.dr[n].is_some(), "{rel}: DR{n} not read");
+    }
+    assert!(cpu.efer.is_some(), "{rel}: EFER");
+    assert!(
+        cpu.cpl.is_some()
+            && cpu.interrupt_shadow.is_some()
+            && cpu.a20.is_some()
+            && cpu.smm.is_some()
+            && cpu.halted.is_some(),
+        "{rel}: CPL/II/A20/SMM/HLT"
+    );
 }
 
 fn round_trip(rel: &str) {
     let text = testdata(rel);
-    let block = dump_block(&text);
-    let (state, code) = parse(&block);
-    let has_code = code.is_some();
-    let code = code.unwrap_or(CodeWindow {
-        start: 0,
-        bytes: vec![],
-        marker: 0,
-    });
-    let ours = register_dump(&state, &code);
+    let (first, block) = dump_block(&text);
+    let dumps = kvmtriage_dump::read(&text).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let dump: &Dump = dumps
+        .iter()
+        .find(|d| (d.source.first_line..=d.source.last_line).contains(&first))
+        .unwrap_or_else(|| panic!("{rel}: no dump read at line {first}"));
+    assert_complete(&dump.cpu, rel);
+    let has_code = block.last().is_some_and(|l| l.starts_with("Code="));
+    assert_eq!(dump.code.is_some(), has_code, "{rel}: Code= line");
+    let empty = CodeWindow::default();
+    let ours = register_dump(&dump.cpu, dump.code.as_ref().unwrap_or(&empty));
     let mut ours: Vec<&str> = ours.lines().collect();
     if !has_code {
         assert_eq!(ours.pop(), Some("Code="));
