@@ -199,11 +199,15 @@ pub fn analyze_dump(mut dump: Dump, opts: &Options) -> DumpAnalysis {
 fn exit_record_evidence(record: &ExitRecord) -> Vec<String> {
     let mut out = Vec::new();
     let field = |k: &str| record.get(k).unwrap_or("?");
-    let mut line = format!(
-        "exit record (kvmtriage repro, line {}): {}",
-        record.line,
-        field("exit reason")
-    );
+    let mut line = if record.line == 0 {
+        format!("exit record (kvmtriage repro): {}", field("exit reason"))
+    } else {
+        format!(
+            "exit record (kvmtriage repro, line {}): {}",
+            record.line,
+            field("exit reason")
+        )
+    };
     if let Some(index) = record.get("msr index") {
         line.push_str(&format!(
             "; {} of MSR {index}",

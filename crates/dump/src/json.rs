@@ -238,7 +238,13 @@ impl Serialize for Dump {
         st.serialize_field("general", &d.printed.gprs.then_some(General(d)))?;
         st.serialize_field("rip", &reg(d, c.rip, Field::Rip))?;
         st.serialize_field("rflags", &reg(d, c.rflags, Field::Rflags))?;
-        let state = d.lines.get(Field::State).map(|line| State {
+        // The CPL/II/A20/SMM/HLT fields: from QEMU's RIP line, or from a model filled without
+        // text (kvmtriage repro --explain), which has no line (0).
+        let has_state = d.lines.get(Field::State).is_some()
+            || c.cpl.is_some()
+            || c.smm.is_some()
+            || c.halted.is_some();
+        let state = has_state.then(|| line(Field::State)).map(|line| State {
             flags_text: d.printed.flags_text.as_deref(),
             cpl: c.cpl,
             ii: bit(c.interrupt_shadow),

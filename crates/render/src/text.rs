@@ -141,10 +141,16 @@ fn dump_report(out: &mut Out, d: &DumpAnalysis, n: usize, total: usize, input: &
         .cpu_index
         .map(|c| format!(", CPU#{c}"))
         .unwrap_or_default();
-    let title = format!(
-        "{}: dump {n} of {total}, lines {}-{}{cpu}",
-        input.name, dump.source.first_line, dump.source.last_line
-    );
+    // A dump built in-process from a model (repro --explain) has no input lines.
+    let lines = if dump.source.first_line == 0 {
+        String::new()
+    } else {
+        format!(
+            ", lines {}-{}",
+            dump.source.first_line, dump.source.last_line
+        )
+    };
+    let title = format!("{}: dump {n} of {total}{lines}{cpu}", input.name);
     match out.flavor {
         Flavor::Markdown => out.line(&format!("## {title}")),
         Flavor::Terminal { .. } => {
@@ -240,7 +246,13 @@ fn issue_details(s: &mut String, issue: &IssueReport) {
 
 fn event(out: &mut Out, dump: &Dump, summary: &str) {
     out.heading("What QEMU reported");
-    let line_of = |l: u32| format!("(line {l})");
+    let line_of = |l: u32| {
+        if l == 0 {
+            "(in-process, no input line)".to_string()
+        } else {
+            format!("(line {l})")
+        }
+    };
     let text = match &dump.event {
         Event::RunFailed {
             errno,
