@@ -121,6 +121,11 @@ pub fn real_mode_violations(f: &Facts) -> Vec<RealModeViolation> {
     if f.cr0().is_none_or(|c| c & CR0_PE != 0) || f.segments_all_null() {
         return out;
     }
+    // In SMM, 4 GiB limits are the architectural entry state (SDM Vol. 3C §32.5.1; KVM's
+    // enter_smm()), not segments a guest set up for big real mode.
+    if f.smm() == Some(true) {
+        return out;
+    }
     for (name, seg) in f.user_segments() {
         let Some(s) = seg else { continue };
         // An all-zero attribute word is a register that was never loaded (power-on dump).

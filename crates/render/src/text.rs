@@ -184,6 +184,12 @@ fn verdict(out: &mut Out, d: &DumpAnalysis) {
     };
     let conf = out.paint(style, conf);
     out.line(&format!("Confidence: {conf} ({})", diag.confidence.reason));
+    if !diag.findings.is_empty() {
+        out.heading("Findings");
+        for f in &diag.findings {
+            out.bullet(&format!("{} ({})", f.text, f.id));
+        }
+    }
     if !diag.evidence.is_empty() {
         out.heading("Evidence");
         for e in &diag.evidence {
