@@ -1,6 +1,6 @@
 // kvmtriage's page. Every piece of input and every string from the API is put into the page as
 // text (createTextNode / textContent), never parsed as markup; the server's Content-Security-Policy
-// (Trusted Types with no policy) makes the browser refuse innerHTML and its kin outright.
+// (Trusted Types with no policy) makes the browser refuse every HTML-parsing sink outright.
 'use strict';
 
 (function () {
