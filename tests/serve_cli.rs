@@ -79,7 +79,9 @@ impl Server {
             .and_then(|s| s.parse().ok())
             .expect("status");
         assert!(
-            !headers.to_ascii_lowercase().contains("transfer-encoding: chunked"),
+            !headers
+                .to_ascii_lowercase()
+                .contains("transfer-encoding: chunked"),
             "answers have a Content-Length"
         );
         (status, answer[split + 4..].to_vec())
@@ -117,19 +119,14 @@ fn cli_explain(args: &[&str], stdin: &[u8]) -> Vec<u8> {
 #[test]
 fn api_answers_what_explain_format_json_prints() {
     let server = Server::start("127.0.0.1:0");
-    let text = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(ORIGIN_PATH),
-    )
-    .expect("origin dump");
+    let text = std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(ORIGIN_PATH))
+        .expect("origin dump");
 
     // Standard input: input.name is "-" on both sides.
     let cli = cli_explain(&["--format", "json", "-"], &text);
     let (status, api) = server.post("/api/explain", "text/plain", &text);
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&api));
-    assert_eq!(
-        String::from_utf8_lossy(&api),
-        String::from_utf8_lossy(&cli)
-    );
+    assert_eq!(String::from_utf8_lossy(&api), String::from_utf8_lossy(&cli));
     let doc: serde_json::Value = serde_json::from_slice(&api).expect("JSON");
     assert_eq!(doc["dumps"][0]["fault"]["mnemonic"], "wrmsr");
 
@@ -155,19 +152,13 @@ fn api_answers_what_explain_format_json_prints() {
         &text,
     );
     assert_eq!(status, 200);
-    assert_eq!(
-        String::from_utf8_lossy(&api),
-        String::from_utf8_lossy(&cli)
-    );
+    assert_eq!(String::from_utf8_lossy(&api), String::from_utf8_lossy(&cli));
 
     // Markdown: what --format markdown prints.
     let cli = cli_explain(&["--format", "markdown", "-"], &text);
     let (status, api) = server.post("/api/explain?format=markdown", "text/plain", &text);
     assert_eq!(status, 200);
-    assert_eq!(
-        String::from_utf8_lossy(&api),
-        String::from_utf8_lossy(&cli)
-    );
+    assert_eq!(String::from_utf8_lossy(&api), String::from_utf8_lossy(&cli));
 
     // Stray non-UTF-8 bytes are replaced on both sides, as the CLI does.
     let mut latin1 = b"From: J\xf6rg\n".to_vec();

@@ -201,11 +201,10 @@ impl ExplainQuery {
             }
         }
         let host_kernel = match &self.host_kernel {
-            Some(v) => Some(KernelVersion::parse(v).map_err(|e| {
-                ApiError::BadParameter(format!(
-                    "host_kernel: {e}"
-                ))
-            })?),
+            Some(v) => Some(
+                KernelVersion::parse(v)
+                    .map_err(|e| ApiError::BadParameter(format!("host_kernel: {e}")))?,
+            ),
             None => None,
         };
         let name = match self.name {
@@ -249,7 +248,9 @@ pub fn explain(bytes: &[u8], request: &ExplainRequest) -> Result<Explained, ApiE
     }
     let analysis = match kvmtriage_analyze::analyze(&text, &request.options) {
         Ok(a) => a,
-        Err(AnalyzeError::Read(e)) if e.is_no_dump() => return Err(ApiError::NoDump(e.to_string())),
+        Err(AnalyzeError::Read(e)) if e.is_no_dump() => {
+            return Err(ApiError::NoDump(e.to_string()))
+        }
         Err(AnalyzeError::Read(e)) => return Err(ApiError::NotText(e.to_string())),
         Err(e @ AnalyzeError::NoSuchCpu { .. }) => return Err(ApiError::NoSuchCpu(e.to_string())),
         Err(e @ AnalyzeError::BadMode(_)) => return Err(ApiError::BadParameter(e.to_string())),
@@ -349,7 +350,8 @@ pub(crate) async fn disasm_handler(
     let request: DisasmRequest =
         serde_json::from_slice(&body).map_err(|e| ApiError::BadJson(e.to_string()))?;
     let response = blocking(move || rawbytes::disasm(&request)).await?;
-    let mut text = serde_json::to_string(&response).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut text =
+        serde_json::to_string(&response).map_err(|e| ApiError::Internal(e.to_string()))?;
     text.push('\n');
     Ok(([(header::CONTENT_TYPE, "application/json")], text).into_response())
 }

@@ -12,7 +12,10 @@ pub(crate) const OPENAPI_JSON: &str = include_str!("../assets/openapi.json");
 pub(crate) const EXAMPLE: &str = include_str!("../../../examples/origin-x2apic-timer.txt");
 
 pub(crate) async fn index() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], INDEX_HTML)
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        INDEX_HTML,
+    )
 }
 
 pub(crate) async fn app_js() -> impl IntoResponse {
@@ -23,7 +26,10 @@ pub(crate) async fn app_js() -> impl IntoResponse {
 }
 
 pub(crate) async fn style_css() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE_CSS)
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        STYLE_CSS,
+    )
 }
 
 pub(crate) async fn favicon() -> impl IntoResponse {
@@ -31,7 +37,10 @@ pub(crate) async fn favicon() -> impl IntoResponse {
 }
 
 pub(crate) async fn example() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], EXAMPLE)
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        EXAMPLE,
+    )
 }
 
 pub(crate) async fn openapi() -> impl IntoResponse {

@@ -153,7 +153,11 @@ pub struct ParsedBytes {
 }
 
 fn is_separator(c: char) -> bool {
-    c.is_whitespace() || matches!(c, ',' | ';' | '{' | '}' | '[' | ']' | '"' | '\'' | '(' | ')')
+    c.is_whitespace()
+        || matches!(
+            c,
+            ',' | ';' | '{' | '}' | '[' | ']' | '"' | '\'' | '(' | ')'
+        )
 }
 
 /// Reads hex bytes (see the module documentation for the spellings).
@@ -241,7 +245,10 @@ fn token_bytes(token: &str, at: usize, out: &mut Vec<Option<u8>>) -> Result<(), 
         }
         return Ok(());
     }
-    let digits = if let Some(d) = token.strip_prefix("0x").or_else(|| token.strip_prefix("0X")) {
+    let digits = if let Some(d) = token
+        .strip_prefix("0x")
+        .or_else(|| token.strip_prefix("0X"))
+    {
         if d.len() == 1 {
             // `0xf`: one byte.
             out.push(Some(u8::from_str_radix(d, 16).map_err(|_| bad())?));
@@ -453,7 +460,14 @@ mod tests {
         assert_eq!(p.marker, Some(2));
         assert_eq!(
             p.bytes,
-            vec![Some(0x89), Some(0xf0), Some(0x0f), Some(0x30), None, Some(0xc3)]
+            vec![
+                Some(0x89),
+                Some(0xf0),
+                Some(0x0f),
+                Some(0x30),
+                None,
+                Some(0xc3)
+            ]
         );
         assert_eq!(parse_hex("<??> 00").expect("hex").marker, Some(0));
     }

@@ -188,7 +188,11 @@ async fn malformed_explain_requests_get_a_clear_4xx() {
             "no QEMU x86 register dump",
         ),
         (
-            post("/api/explain", Some("text/plain"), "RAX=0\0\0\0\u{1}\u{2}\n"),
+            post(
+                "/api/explain",
+                Some("text/plain"),
+                "RAX=0\0\0\0\u{1}\u{2}\n",
+            ),
             StatusCode::UNPROCESSABLE_ENTITY,
             "not_text",
             "not text",
@@ -253,7 +257,10 @@ async fn malformed_explain_requests_get_a_clear_4xx() {
             .as_str()
             .expect("message")
             .to_string();
-        assert!(message.contains(needle), "{what}: {message:?} lacks {needle:?}");
+        assert!(
+            message.contains(needle),
+            "{what}: {message:?} lacks {needle:?}"
+        );
         assert_eq!(a.json()["error"]["status"], status.as_u16());
     }
 }
@@ -262,7 +269,11 @@ async fn malformed_explain_requests_get_a_clear_4xx() {
 async fn malformed_disasm_requests_get_a_clear_4xx() {
     let cases: Vec<(Request<Body>, StatusCode, &str, &str)> = vec![
         (
-            post("/api/disasm", Some("application/json"), "{\"bytes\": \"0f 30\""),
+            post(
+                "/api/disasm",
+                Some("application/json"),
+                "{\"bytes\": \"0f 30\"",
+            ),
             StatusCode::BAD_REQUEST,
             "bad_json",
             "EOF",
@@ -424,7 +435,10 @@ async fn disasm_reads_a_code_line_with_its_marker_and_a_whole_dump() {
     assert_eq!(fault_rows[0]["address"], "0xffffffff96070964");
 
     // A whole dump: mode, address and register values come from it.
-    let a = send(disasm_body(serde_json::json!({ "bytes": ORIGIN, "syntax": "intel" }))).await;
+    let a = send(disasm_body(
+        serde_json::json!({ "bytes": ORIGIN, "syntax": "intel" }),
+    ))
+    .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     let v = a.json();
     assert_eq!(v["source"], "dump");
@@ -493,7 +507,13 @@ async fn the_page_has_no_inline_script_and_no_external_resource() {
         assert!(!text.contains("@import"), "{name}");
     }
     // The page builds its DOM from text only.
-    for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("] {
+    for sink in [
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+    ] {
         assert!(!js.contains(sink), "app.js uses {sink}");
     }
 }

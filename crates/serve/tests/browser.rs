@@ -212,7 +212,9 @@ fn read_answer(stream: &mut TcpStream) -> R<(String, Vec<u8>)> {
         }
         let n = stream.read(&mut chunk).map_err(io)?;
         if n == 0 {
-            return Err(fail("chromedriver closed the connection before its headers"));
+            return Err(fail(
+                "chromedriver closed the connection before its headers",
+            ));
         }
         buf.extend_from_slice(&chunk[..n]);
     };
@@ -252,8 +254,8 @@ fn read_answer(stream: &mut TcpStream) -> R<(String, Vec<u8>)> {
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
-        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..eol]).trim(), 16)
-            .unwrap_or(0);
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&data[..eol]).trim(), 16).unwrap_or(0);
         if size == 0 {
             break;
         }
@@ -314,7 +316,10 @@ impl Session {
 
     fn goto(&self, url: &str) -> R<()> {
         self.cmd("POST", "/url", Some(json!({ "url": url })))?;
-        self.wait("document.documentElement.dataset.ready === 'true'", "the page to start")?;
+        self.wait(
+            "document.documentElement.dataset.ready === 'true'",
+            "the page to start",
+        )?;
         Ok(())
     }
 
@@ -331,9 +336,8 @@ impl Session {
         let started = Instant::now();
         loop {
             let v = self.js(&format!("return ({expr});"), json!([]))?;
-            let truthy = !matches!(&v, Value::Null | Value::Bool(false))
-                && v != json!("")
-                && v != json!(0);
+            let truthy =
+                !matches!(&v, Value::Null | Value::Bool(false)) && v != json!("") && v != json!(0);
             if truthy {
                 return Ok(v);
             }
@@ -477,12 +481,20 @@ fn permalink_shows_wrmsr_and_the_msr(tools: &Tools) -> R<()> {
         fault.contains("wrmsr") && fault.contains("ffffffff96070964"),
         || format!("fault row: {fault}"),
     )?;
-    let input = s.js("return document.getElementById('dump-text').value;", json!([]))?;
-    check(input == json!(ORIGIN), || "the text area holds the dump".into())?;
+    let input = s.js(
+        "return document.getElementById('dump-text').value;",
+        json!([]),
+    )?;
+    check(input == json!(ORIGIN), || {
+        "the text area holds the dump".into()
+    })?;
 
     // The page re-encodes the case compressed (#z=, deflate-raw); that link works too.
     let hash = s
-        .wait("location.hash.startsWith('#z=') && location.hash", "a compressed permalink")?
+        .wait(
+            "location.hash.startsWith('#z=') && location.hash",
+            "a compressed permalink",
+        )?
         .as_str()
         .unwrap_or_default()
         .to_string();
@@ -499,7 +511,10 @@ fn permalink_shows_wrmsr_and_the_msr(tools: &Tools) -> R<()> {
     check(report2.contains("IA32_X2APIC_INIT_COUNT"), || {
         "compressed permalink report".into()
     })?;
-    let input2 = s2.js("return document.getElementById('dump-text').value;", json!([]))?;
+    let input2 = s2.js(
+        "return document.getElementById('dump-text').value;",
+        json!([]),
+    )?;
     check(input2 == json!(ORIGIN), || {
         "the compressed link carries the exact text".into()
     })
@@ -508,17 +523,19 @@ fn permalink_shows_wrmsr_and_the_msr(tools: &Tools) -> R<()> {
 fn pasting_a_dump_renders_the_report(tools: &Tools) -> R<()> {
     let s = Session::new(tools, 1280, 1000)?;
     s.goto(&base_url())?;
-    check(
-        s.text("#report")?.is_empty(),
-        || "no report before input".into(),
-    )?;
+    check(s.text("#report")?.is_empty(), || {
+        "no report before input".into()
+    })?;
     // A paste anywhere on the page (outside the text boxes), as from the clipboard.
     s.js(
         "const dt = new DataTransfer(); dt.setData('text/plain', arguments[0]);
          document.body.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));",
         json!([ORIGIN]),
     )?;
-    s.wait("document.querySelector('#report tr.fault')", "the report after a paste")?;
+    s.wait(
+        "document.querySelector('#report tr.fault')",
+        "the report after a paste",
+    )?;
     // The report, in order: verdict and hypotheses first, then findings, the instruction, the
     // listing, registers, control registers, segments.
     let headings: Vec<String> = serde_json::from_value(s.js(
@@ -542,15 +559,25 @@ fn pasting_a_dump_renders_the_report(tools: &Tools) -> R<()> {
     )?;
     check(listing(&s, "#report")? == ORIGIN_64, || "listing".into())?;
     let verdict = s.text("#report .verdict-text")?;
-    check(verdict.starts_with("KVM_RUN failed with EPERM"), || verdict.clone())?;
+    check(verdict.starts_with("KVM_RUN failed with EPERM"), || {
+        verdict.clone()
+    })?;
     let effect = s.text("#report .card.fault .effect")?;
-    check(effect.contains("writes 0x0000000007213cc9 to MSR 0x838"), || effect.clone())?;
+    check(
+        effect.contains("writes 0x0000000007213cc9 to MSR 0x838"),
+        || effect.clone(),
+    )?;
     let fields = s.text("#report .card.fault table.fields")?;
     check(fields.contains("INITIAL_COUNT"), || fields.clone())?;
     let regs = s.text("#report .card.registers")?;
-    check(regs.contains("RCX") && regs.contains("0x838"), || regs.clone())?;
+    check(regs.contains("RCX") && regs.contains("0x838"), || {
+        regs.clone()
+    })?;
     let segs = s.text("#report .card.segments")?;
-    check(segs.contains("Execute/Read, accessed") && segs.contains("TSS64-busy"), || segs.clone())?;
+    check(
+        segs.contains("Execute/Read, accessed") && segs.contains("TSS64-busy"),
+        || segs.clone(),
+    )?;
 
     // Register bits expand from the keyboard: focus CR0's line, press Enter.
     s.js(
@@ -573,9 +600,15 @@ fn pasting_a_dump_renders_the_report(tools: &Tools) -> R<()> {
     )?;
 
     // Typing and Ctrl+Enter: the same report for another mode.
-    s.js("document.getElementById('dump-text').value = '';", json!([]))?;
+    s.js(
+        "document.getElementById('dump-text').value = '';",
+        json!([]),
+    )?;
     s.type_into("#dump-text", ORIGIN)?;
-    s.js("document.getElementById('dump-mode').value = '32';", json!([]))?;
+    s.js(
+        "document.getElementById('dump-mode').value = '32';",
+        json!([]),
+    )?;
     s.keys(&["Ctrl+Enter"])?;
     s.wait(
         "document.querySelector('#report .card.code .caption') && document.querySelector('#report .card.code .caption').textContent.startsWith('32-bit')",
@@ -583,7 +616,10 @@ fn pasting_a_dump_renders_the_report(tools: &Tools) -> R<()> {
     )?;
 
     // Copy as Markdown hands the CLI's Markdown report to the clipboard.
-    s.js("document.getElementById('dump-mode').value = '';", json!([]))?;
+    s.js(
+        "document.getElementById('dump-mode').value = '';",
+        json!([]),
+    )?;
     s.js(
         "window.__copied = null; navigator.clipboard.writeText = (t) => { window.__copied = t; return Promise.resolve(); };",
         json!([]),
@@ -591,9 +627,10 @@ fn pasting_a_dump_renders_the_report(tools: &Tools) -> R<()> {
     s.click("#copy-md")?;
     let md = s.wait("window.__copied", "the Markdown copy")?;
     let md = md.as_str().unwrap_or_default();
-    check(md.contains("wrmsr") && md.contains('#') && md.contains("IA32_X2APIC_INIT_COUNT"), || {
-        format!("markdown: {}", &md[..md.len().min(300)])
-    })?;
+    check(
+        md.contains("wrmsr") && md.contains('#') && md.contains("IA32_X2APIC_INIT_COUNT"),
+        || format!("markdown: {}", &md[..md.len().min(300)]),
+    )?;
 
     // Dropping a file: its name becomes the report's input name.
     s.js(
@@ -614,19 +651,28 @@ fn raw_bytes_64_and_32_bit(tools: &Tools) -> R<()> {
     // Alt+2 switches to the raw-bytes mode.
     s.js("document.body.focus();", json!([]))?;
     s.keys(&["Alt+2"])?;
-    s.wait("!document.getElementById('panel-bytes').hidden", "the raw-bytes panel")?;
+    s.wait(
+        "!document.getElementById('panel-bytes').hidden",
+        "the raw-bytes panel",
+    )?;
     s.type_into("#bytes-text", ORIGIN_BYTES)?;
     s.click("input[name=bytes-mode][value='64']")?;
     s.type_into("#bytes-address", "0xffffffff96070950")?;
     s.click("#disasm")?;
-    s.wait("document.querySelectorAll('#bytes-out td.insn').length === 20", "the 64-bit listing")?;
+    s.wait(
+        "document.querySelectorAll('#bytes-out td.insn').length === 20",
+        "the 64-bit listing",
+    )?;
     let l64 = listing(&s, "#bytes-out")?;
     check(l64 == ORIGIN_64, || format!("64-bit: {l64:?}"))?;
     let addr = s.text("#bytes-out tbody tr:nth-child(9) td.addr")?;
     check(addr == "ffffffff96070964", || format!("wrmsr at {addr}"))?;
 
     // 32-bit: the REX prefixes become `dec eax`, the listing changes.
-    s.js("document.getElementById('bytes-address').value = '0x96070950';", json!([]))?;
+    s.js(
+        "document.getElementById('bytes-address').value = '0x96070950';",
+        json!([]),
+    )?;
     s.click("input[name=bytes-mode][value='32']")?;
     s.wait(
         "Array.from(document.querySelectorAll('#bytes-out td.insn')).some(e => e.textContent === 'dec eax')",
@@ -634,7 +680,9 @@ fn raw_bytes_64_and_32_bit(tools: &Tools) -> R<()> {
     )?;
     let l32 = listing(&s, "#bytes-out")?;
     check(l32 != l64, || "32-bit listing equals 64-bit".into())?;
-    check(!l32.iter().any(|t| t.contains("rdx")), || format!("32-bit: {l32:?}"))?;
+    check(!l32.iter().any(|t| t.contains("rdx")), || {
+        format!("32-bit: {l32:?}")
+    })?;
     let caption = s.text("#bytes-out .caption")?;
     check(caption.starts_with("32-bit"), || caption.clone())?;
 
@@ -646,12 +694,20 @@ fn raw_bytes_64_and_32_bit(tools: &Tools) -> R<()> {
     )?;
     let hash = s.js("return location.hash;", json!([]))?;
     let hash = hash.as_str().unwrap_or_default().to_string();
-    check(hash.starts_with("#x=") && hash.contains("mode=32") && hash.contains("syntax=att"), || hash.clone())?;
+    check(
+        hash.starts_with("#x=") && hash.contains("mode=32") && hash.contains("syntax=att"),
+        || hash.clone(),
+    )?;
     let att = listing(&s, "#bytes-out")?;
     let s2 = Session::new(tools, 1280, 1000)?;
     s2.goto(&format!("{}{hash}", base_url()))?;
-    s2.wait("document.querySelectorAll('#bytes-out td.insn').length > 0", "the listing from #x=")?;
-    check(listing(&s2, "#bytes-out")? == att, || "permalinked listing".into())?;
+    s2.wait(
+        "document.querySelectorAll('#bytes-out td.insn').length > 0",
+        "the listing from #x=",
+    )?;
+    check(listing(&s2, "#bytes-out")? == att, || {
+        "permalinked listing".into()
+    })?;
 
     // Mode auto on a whole dump: 64-bit from the registers, the marked instruction explained.
     s2.js("document.getElementById('bytes-text').value = arguments[0]; document.getElementById('bytes-address').value = '';", json!([ORIGIN]))?;
@@ -669,7 +725,10 @@ fn raw_bytes_64_and_32_bit(tools: &Tools) -> R<()> {
 fn hostile_dump() -> String {
     let mut lines: Vec<String> = ORIGIN.lines().map(str::to_string).collect();
     lines[0] = "error: kvm run failed <img src=x onerror=\"window.__xss=1\"> <script>window.__xss=2</script>".to_string();
-    lines.insert(1, "<script>window.__xss=3</script><img src=x onerror=window.__xss=4>".to_string());
+    lines.insert(
+        1,
+        "<script>window.__xss=3</script><img src=x onerror=window.__xss=4>".to_string(),
+    );
     lines[7].push_str(" <img src=x onerror=window.__xss=5>");
     lines.join("\n") + "\n"
 }
@@ -689,7 +748,10 @@ fn markup_in_a_dump_stays_text(tools: &Tools) -> R<()> {
                 json!([hostile]),
             )?;
         }
-        s.wait("document.querySelector('#report .verdict-text')", "the report")?;
+        s.wait(
+            "document.querySelector('#report .verdict-text')",
+            "the report",
+        )?;
         // Give an injected handler every chance to run.
         std::thread::sleep(Duration::from_millis(300));
         let state = s.js(
@@ -705,14 +767,18 @@ fn markup_in_a_dump_stays_text(tools: &Tools) -> R<()> {
             };",
             json!([]),
         )?;
-        check(state["xss"].is_null(), || format!("{how}: script ran: {state}"))?;
+        check(state["xss"].is_null(), || {
+            format!("{how}: script ran: {state}")
+        })?;
         check(state["imgs"] == json!(["/favicon.svg"]), || {
             format!("{how}: an image element was created: {state}")
         })?;
         check(state["scripts"] == json!(["/app.js"]), || {
             format!("{how}: a script element was created: {state}")
         })?;
-        check(state["handlers"] == json!(0), || format!("{how}: on* attributes: {state}"))?;
+        check(state["handlers"] == json!(0), || {
+            format!("{how}: on* attributes: {state}")
+        })?;
         let verdict = state["verdict"].as_str().unwrap_or_default();
         check(
             verdict.contains("<img src=x onerror=\"window.__xss=1\">")
@@ -739,24 +805,37 @@ fn keyboard_and_themes(tools: &Tools) -> R<()> {
     let s = Session::new(tools, 1280, 900)?;
     s.goto(&base_url())?;
     let theme = |s: &Session| -> R<String> {
-        Ok(s.js("return document.documentElement.dataset.theme;", json!([]))?
-            .as_str()
-            .unwrap_or_default()
-            .to_string())
+        Ok(
+            s.js("return document.documentElement.dataset.theme;", json!([]))?
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        )
     };
     let before = theme(&s)?;
     s.js("document.body.focus();", json!([]))?;
     s.keys(&["t"])?;
     let after = theme(&s)?;
-    check(before != after && ["light", "dark"].contains(&after.as_str()), || {
-        format!("t: {before} -> {after}")
-    })?;
+    check(
+        before != after && ["light", "dark"].contains(&after.as_str()),
+        || format!("t: {before} -> {after}"),
+    )?;
     s.click("#theme")?;
-    check(theme(&s)? == before, || "the theme button switches back".into())?;
+    check(theme(&s)? == before, || {
+        "the theme button switches back".into()
+    })?;
     // Dark theme really is dark.
-    s.js("document.documentElement.dataset.theme = 'dark';", json!([]))?;
-    let bg = s.js("return getComputedStyle(document.documentElement).backgroundColor;", json!([]))?;
-    check(bg == json!("rgb(15, 20, 27)"), || format!("dark background: {bg}"))?;
+    s.js(
+        "document.documentElement.dataset.theme = 'dark';",
+        json!([]),
+    )?;
+    let bg = s.js(
+        "return getComputedStyle(document.documentElement).backgroundColor;",
+        json!([]),
+    )?;
+    check(bg == json!("rgb(15, 20, 27)"), || {
+        format!("dark background: {bg}")
+    })?;
 
     // Tabs: arrow keys move between them.
     s.js("document.getElementById('tab-dump').focus();", json!([]))?;
@@ -766,17 +845,26 @@ fn keyboard_and_themes(tools: &Tools) -> R<()> {
         "the raw-bytes tab from the arrow key",
     )?;
     s.keys(&["Left"])?;
-    s.wait("!document.getElementById('panel-dump').hidden", "the dump tab")?;
+    s.wait(
+        "!document.getElementById('panel-dump').hidden",
+        "the dump tab",
+    )?;
     // ? opens the help, Escape closes it.
     s.js("document.body.focus();", json!([]))?;
     s.keys(&["Shift+?"])?;
     s.wait("document.getElementById('help').open", "the help dialog")?;
     s.keys(&["Escape"])?;
-    s.wait("!document.getElementById('help').open", "the help dialog to close")?;
+    s.wait(
+        "!document.getElementById('help').open",
+        "the help dialog to close",
+    )?;
     // The Example button from the keyboard: Tab to it, Enter.
     s.js("document.getElementById('explain').focus();", json!([]))?;
     s.keys(&["Tab", "Tab", "Enter"])?;
-    s.wait("document.querySelector('#report tr.fault')", "the example's report")?;
+    s.wait(
+        "document.querySelector('#report tr.fault')",
+        "the example's report",
+    )?;
     Ok(())
 }
 
@@ -787,20 +875,33 @@ fn screenshots(tools: &Tools) -> R<()> {
     };
     std::fs::create_dir_all(&dir).map_err(|e| fail(e.to_string()))?;
     let save = |name: &str, png: Vec<u8>| -> R<()> {
-        check(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 20_000, || {
-            format!("{name}: not a real screenshot ({} bytes)", png.len())
-        })?;
+        check(
+            png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 20_000,
+            || format!("{name}: not a real screenshot ({} bytes)", png.len()),
+        )?;
         std::fs::write(dir.join(name), png).map_err(|e| fail(e.to_string()))
     };
     let s = Session::new(tools, 1280, 1500)?;
     s.goto(&format!("{}#d={}", base_url(), b64url(ORIGIN)))?;
     s.wait("document.querySelector('#report tr.fault')", "the report")?;
-    s.js("document.documentElement.dataset.theme = 'light';", json!([]))?;
-    s.js("document.getElementById('dump-text').blur(); window.scrollTo(0, 0);", json!([]))?;
+    s.js(
+        "document.documentElement.dataset.theme = 'light';",
+        json!([]),
+    )?;
+    s.js(
+        "document.getElementById('dump-text').blur(); window.scrollTo(0, 0);",
+        json!([]),
+    )?;
     save("web-report-light.png", s.screenshot()?)?;
     // The listing, instruction and registers further down, in the dark theme.
-    s.js("document.documentElement.dataset.theme = 'dark';", json!([]))?;
-    s.js("document.querySelector('#report .card.code').scrollIntoView();", json!([]))?;
+    s.js(
+        "document.documentElement.dataset.theme = 'dark';",
+        json!([]),
+    )?;
+    s.js(
+        "document.querySelector('#report .card.code').scrollIntoView();",
+        json!([]),
+    )?;
     s.js(
         "Array.from(document.querySelectorAll('details.bitreg')).find(d => d.textContent.startsWith('CR0')).open = true;",
         json!([]),
@@ -817,8 +918,14 @@ fn screenshots(tools: &Tools) -> R<()> {
         base_url(),
         b64url(code_line)
     ))?;
-    s.wait("document.querySelector('#bytes-out tr.fault')", "the raw listing")?;
-    s.js("document.documentElement.dataset.theme = 'light';", json!([]))?;
+    s.wait(
+        "document.querySelector('#bytes-out tr.fault')",
+        "the raw listing",
+    )?;
+    s.js(
+        "document.documentElement.dataset.theme = 'light';",
+        json!([]),
+    )?;
     save("web-raw-bytes.png", s.screenshot()?)?;
     eprintln!("screenshots in {}", dir.display());
     Ok(())
@@ -842,8 +949,14 @@ fn main() -> ExitCode {
     let tools: &'static Result<Tools, String> = Box::leak(Box::new(tools));
     type TrialFn = fn(&Tools) -> R<()>;
     let trials: [(&str, TrialFn); 6] = [
-        ("permalink_shows_wrmsr_and_the_msr", permalink_shows_wrmsr_and_the_msr),
-        ("pasting_a_dump_renders_the_report", pasting_a_dump_renders_the_report),
+        (
+            "permalink_shows_wrmsr_and_the_msr",
+            permalink_shows_wrmsr_and_the_msr,
+        ),
+        (
+            "pasting_a_dump_renders_the_report",
+            pasting_a_dump_renders_the_report,
+        ),
         ("raw_bytes_64_and_32_bit", raw_bytes_64_and_32_bit),
         ("markup_in_a_dump_stays_text", markup_in_a_dump_stays_text),
         ("keyboard_and_themes", keyboard_and_themes),
