@@ -224,16 +224,31 @@
     const dumps = Array.isArray(doc.dumps) ? doc.dumps : [];
     const oopses = Array.isArray(doc.oopses) ? doc.oopses : [];
     const total = dumps.length + oopses.length;
-    dumps.forEach((d, i) => node.appendChild(renderDump(d, i, dumps.length)));
+    // A large log can hold hundreds of dumps: draw the first few, the rest on request.
+    const FIRST = 20;
+    dumps.slice(0, FIRST).forEach((d, i) => node.appendChild(renderDump(d, i, dumps.length)));
+    if (dumps.length > FIRST) {
+      const more = el('button', { type: 'button', class: 'more' }, 'Show the other ' + (dumps.length - FIRST) + ' dumps');
+      more.addEventListener('click', () => {
+        const frag = document.createDocumentFragment();
+        dumps.slice(FIRST).forEach((d, i) => frag.appendChild(renderDump(d, FIRST + i, dumps.length)));
+        more.replaceWith(frag);
+      });
+      node.appendChild(more);
+    }
     oopses.forEach((o, i) => node.appendChild(renderOops(o, i, oopses.length)));
     if (total === 0) node.appendChild(el('p', { class: 'empty' }, 'The analysis found nothing to show.'));
     const meta = [];
     if (doc.tool) meta.push((doc.tool.name || '') + ' ' + (doc.tool.version || ''));
     if (doc.schema_version !== undefined) meta.push('JSON schema ' + doc.schema_version);
     if (doc.input) meta.push('input ' + doc.input.name + ', ' + doc.input.lines + ' lines');
-    node.appendChild(el('details', { class: 'card json' },
-      el('summary', null, 'JSON (' + meta.join(' · ') + ')'),
-      el('pre', null, JSON.stringify(doc, null, 2))));
+    // The JSON document, drawn when opened (it can be megabytes).
+    const pre = el('pre');
+    const json = el('details', { class: 'card json' }, el('summary', null, 'JSON (' + meta.join(' · ') + ')'), pre);
+    json.addEventListener('toggle', () => {
+      if (json.open && !pre.firstChild) pre.textContent = JSON.stringify(doc, null, 2);
+    });
+    node.appendChild(json);
   }
 
   function renderDump(d, i, n) {

@@ -24,6 +24,10 @@ pub enum ApiError {
     TooLarge { limit: usize },
     #[error("cannot read the request body: {0}")]
     BodyRead(String),
+    #[error("the request body stalled: nothing arrived for {idle_ms} ms")]
+    BodyTimeout { idle_ms: u128 },
+    #[error("the request took longer than the limit of {limit_ms} ms (body upload and analysis included)")]
+    Timeout { limit_ms: u128 },
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("the body is not valid JSON for this endpoint: {0}")]
@@ -65,6 +69,8 @@ impl ApiError {
             | ApiError::NoSuchCpu(_)
             | ApiError::BadBytes(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::MisdirectedHost(_) => StatusCode::MISDIRECTED_REQUEST,
+            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::Timeout { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -76,6 +82,8 @@ impl ApiError {
             ApiError::EmptyBody => "empty_body",
             ApiError::TooLarge { .. } => "body_too_large",
             ApiError::BodyRead(_) => "body_unreadable",
+            ApiError::BodyTimeout { .. } => "body_timeout",
+            ApiError::Timeout { .. } => "timeout",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::BadJson(_) => "bad_json",
             ApiError::BadQuery(_) => "bad_query",
@@ -94,12 +102,23 @@ impl ApiError {
         self.into_response()
     }
 
-    fn from_body(rejection: BytesRejection, limit: usize) -> ApiError {
+    fn from_body(rejection: BytesRejection, config: &Config) -> ApiError {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge { limit }
-        } else {
-            ApiError::BodyRead(rejection.body_text())
+            return ApiError::TooLarge {
+                limit: config.max_body,
+            };
         }
+        // The body-idle timeout (tower-http) surfaces as the body's error.
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&rejection);
+        while let Some(e) = source {
+            if e.is::<tower_http::timeout::TimeoutError>() {
+                return ApiError::BodyTimeout {
+                    idle_ms: config.body_idle_timeout.as_millis(),
+                };
+            }
+            source = e.source();
+        }
+        ApiError::BodyRead(rejection.body_text())
     }
 }
 
@@ -318,7 +337,7 @@ pub(crate) async fn explain_handler(
         }
         _ => {}
     }
-    let body = body.map_err(|e| ApiError::from_body(e, config.max_body))?;
+    let body = body.map_err(|e| ApiError::from_body(e, &config))?;
     if body.is_empty() {
         return Err(ApiError::EmptyBody);
     }
@@ -343,7 +362,7 @@ pub(crate) async fn disasm_handler(
             )))
         }
     }
-    let body = body.map_err(|e| ApiError::from_body(e, config.max_body))?;
+    let body = body.map_err(|e| ApiError::from_body(e, &config))?;
     if body.is_empty() {
         return Err(ApiError::EmptyBody);
     }

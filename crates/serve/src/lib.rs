@@ -27,13 +27,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 pub use api::{explain, ApiError, ExplainFormat, ExplainRequest, Explained};
 pub use rawbytes::{disasm, DisasmRequest, DisasmResponse, HexError, ModeChoice};
@@ -42,6 +42,8 @@ pub use rawbytes::{disasm, DisasmRequest, DisasmResponse, HexError, ModeChoice};
 pub const DEFAULT_MAX_BODY: usize = 1 << 20;
 /// Default time a request may take, body upload included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default time the request body may stall between two pieces.
+pub const DEFAULT_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The page's Content-Security-Policy: only this server's own script, styles and API; no inline
 /// script or style, no plug-ins, no framing, and Trusted Types with no policy, so the browser
@@ -55,8 +57,10 @@ frame-ancestors 'none'; require-trusted-types-for 'script'; trusted-types 'none'
 pub struct Config {
     /// Largest request body accepted, in bytes (413 above it).
     pub max_body: usize,
-    /// Time a request may take, reading the body included (408 for a slow body, 503 otherwise).
+    /// Time a whole request may take, reading the body included (503 `timeout` above it).
     pub timeout: Duration,
+    /// Time the request body may stall between two pieces (408 `body_timeout` above it).
+    pub body_idle_timeout: Duration,
     /// Answer only requests whose `Host` is a loopback name (`127.0.0.1`, `[::1]`, `localhost`),
     /// which keeps other web sites from reaching the server through DNS rebinding. On by default;
     /// `kvmtriage serve` turns it off when told to listen on a non-loopback address.
@@ -68,6 +72,7 @@ impl Default for Config {
         Config {
             max_body: DEFAULT_MAX_BODY,
             timeout: DEFAULT_TIMEOUT,
+            body_idle_timeout: DEFAULT_BODY_IDLE_TIMEOUT,
             loopback_hosts_only: true,
         }
     }
@@ -90,7 +95,7 @@ pub enum ServeError {
 
 /// The whole application: page, assets, API, limits and security headers.
 pub fn router(config: Config) -> Router {
-    let timeout = config.timeout;
+    let body_idle_timeout = config.body_idle_timeout;
     let max_body = config.max_body;
     let config = Arc::new(config);
     Router::new()
@@ -104,11 +109,8 @@ pub fn router(config: Config) -> Router {
         .route("/api/disasm", post(api::disasm_handler))
         .fallback(api::not_found)
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(RequestBodyTimeoutLayer::new(timeout))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ))
+        .layer(RequestBodyTimeoutLayer::new(body_idle_timeout))
+        .layer(middleware::from_fn_with_state(config.clone(), time_limit))
         .layer(middleware::from_fn_with_state(config.clone(), check_host))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
@@ -131,6 +133,17 @@ pub fn router(config: Config) -> Router {
             HeaderValue::from_static("no-store"),
         ))
         .with_state(config)
+}
+
+/// Ends a request that takes longer than [`Config::timeout`] with a JSON 503.
+async fn time_limit(State(config): State<Arc<Config>>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(config.timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => api::ApiError::Timeout {
+            limit_ms: config.timeout.as_millis(),
+        }
+        .into_response_public(),
+    }
 }
 
 /// Refuses requests addressed to a non-loopback host name when the server is loopback-only.

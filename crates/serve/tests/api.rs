@@ -537,7 +537,7 @@ async fn openapi_describes_both_endpoints() {
         .as_array()
         .expect("codes")
         .len();
-    assert_eq!(codes, 14);
+    assert_eq!(codes, 16);
 }
 
 #[tokio::test]
@@ -563,24 +563,42 @@ async fn only_loopback_host_names_when_loopback_only() {
 }
 
 #[tokio::test]
-async fn a_slow_body_times_out() {
+async fn a_stalled_body_gets_408_and_a_slow_request_503() {
+    // The body stalls after its first piece: 408 once it has been idle too long.
     let config = Config {
-        timeout: Duration::from_millis(200),
+        body_idle_timeout: Duration::from_millis(200),
+        timeout: Duration::from_secs(5),
         ..Config::default()
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(1);
-    // Send one chunk, then stall past the timeout (the sender stays alive).
     tx.send(Ok("RAX=".to_string())).await.expect("send");
     let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     }));
     let started = std::time::Instant::now();
     let a = send_to(router(config), post("/api/explain", None, body)).await;
-    assert!(
-        a.status == StatusCode::REQUEST_TIMEOUT || a.status == StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        a.status
-    );
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(a.status, StatusCode::REQUEST_TIMEOUT, "{}", a.body);
+    assert_eq!(a.error_code(), "body_timeout");
+    assert!(started.elapsed() < Duration::from_secs(4));
     drop(tx);
+
+    // A body that trickles in (never idle for long) meets the whole-request limit: 503.
+    let config = Config {
+        body_idle_timeout: Duration::from_secs(5),
+        timeout: Duration::from_millis(300),
+        ..Config::default()
+    };
+    let trickle = futures_util::stream::unfold(0u32, |n| async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        (n < 1000).then(|| (Ok::<_, std::io::Error>("RAX=0 ".to_string()), n + 1))
+    });
+    let started = std::time::Instant::now();
+    let a = send_to(
+        router(config),
+        post("/api/explain", None, Body::from_stream(trickle)),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.body);
+    assert_eq!(a.error_code(), "timeout");
+    assert!(started.elapsed() < Duration::from_secs(4));
 }
