@@ -328,7 +328,7 @@ pub fn disasm(request: &DisasmRequest) -> Result<DisasmResponse, ApiError> {
     };
     let code = kvmtriage_x86::analyze_code(
         &input,
-        &kvmtriage_x86::MachineState::default(),
+        &kvmtriage_model::CpuState::default(),
         &CodeOptions { syntax },
     );
     let mut notes = Vec::new();
@@ -355,7 +355,7 @@ fn from_dump(
     syntax: Syntax,
 ) -> Result<DisasmResponse, ApiError> {
     let count = dumps.len();
-    let dump = dumps
+    let mut dump = dumps
         .into_iter()
         .find(|d| d.code.as_ref().is_some_and(|c| c.marker.is_some()))
         .ok_or_else(|| {
@@ -363,6 +363,10 @@ fn from_dump(
                 "the text holds a QEMU dump but no Code= line with a <..> marker".to_string(),
             )
         })?;
+    // As `explain --mode` does: the override replaces the dump's own decision.
+    if let Some(bits) = mode {
+        dump.override_mode(bits);
+    }
     let opts = Options {
         mode_override: mode,
         syntax,
@@ -407,7 +411,7 @@ fn response(
         notes: code_notes,
         ..
     } = code;
-    notes.extend(code_notes);
+    notes.extend(code_notes.iter().map(ToString::to_string));
     if !marked {
         for line in &mut listing {
             line.is_fault = false;
