@@ -19,11 +19,11 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let loopback = args.listen.ip().is_loopback();
     if !loopback {
-        eprintln!(
+        super::error(format_args!(
             "kvmtriage: warning: listening on {}, not on loopback: the page has no authentication, \
              so anyone who can reach this address can use it (it stores nothing)",
             args.listen
-        );
+        ));
     }
     let config = kvmtriage_serve::Config {
         loopback_hosts_only: loopback,
@@ -31,7 +31,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     };
     kvmtriage_serve::run(args.listen, config, |addr| {
         // The first line names the URL (tests read it when they ask for port 0).
-        eprintln!("kvmtriage: serving http://{addr}/ (Ctrl+C to stop)");
+        super::error(format_args!(
+            "kvmtriage: serving http://{addr}/ (Ctrl+C to stop)"
+        ));
     })?;
     Ok(exit::OK)
 }

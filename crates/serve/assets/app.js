@@ -281,8 +281,9 @@
           el('ul', { class: 'issues ruled' }, ruled.map((k) => issueItem(k, false)))) : null));
     }
 
-    if (has(diag.evidence) || has(diag.next_steps)) {
+    if (has(diag.findings) || has(diag.evidence) || has(diag.next_steps)) {
       wrap.appendChild(section('Findings', 'findings',
+        has(diag.findings) ? el('ul', { class: 'computed' }, diag.findings.map(findingItem)) : null,
         has(diag.evidence) ? [el('h4', null, 'Evidence'), el('ul', null, diag.evidence.map((e) => el('li', null, textOf(e))))] : null,
         has(diag.next_steps) ? [el('h4', null, 'Next steps'), el('ol', null, diag.next_steps.map((e) => el('li', null, textOf(e))))] : null));
     }
@@ -322,6 +323,16 @@
     return JSON.stringify(v);
   }
 
+  // A fact computed from the dump's values (diagnosis.findings[]), with the fields it rests on.
+  function findingItem(f) {
+    const evidence = Array.isArray(f.evidence) ? f.evidence : [];
+    const region = isObj(f.region) ? f.region : null;
+    return el('li', null,
+      code(f.id || '?', 'finding-id'), ' ', textOf(f.text || ''),
+      evidence.length ? el('span', { class: 'finding-evidence' }, ' (', evidence.map((e, i) => [i ? ', ' : '', code((e.field || '?') + '=' + (e.value === undefined ? '?' : e.value))]), ')') : null,
+      region ? el('div', { class: 'muted' }, [region.what, region.address, region.name ? '— ' + region.name : null, region.start && region.end ? '[' + region.start + '–' + region.end + ']' : null, region.kind].filter(Boolean).join(' ')) : null);
+  }
+
   function issueItem(k, matches) {
     const head = el('span', { class: 'issue-head' }, code(k.id || '?'), ' ', k.kind ? el('span', { class: 'badge kind' }, k.kind) : null, ' ', k.title || '');
     const facts = [];
@@ -331,6 +342,9 @@
     else if (has(k.commits)) facts.push(['Commits', k.commits.join(', ')]);
     const body = [];
     if (k.why) body.push(el('p', { class: 'why' }, matches ? 'Why it matches: ' : 'Why not: ', k.why));
+    if (k.affects_host !== undefined && k.affects_host !== null) facts.push(['This host', k.affects_host ? 'affected' : 'not affected']);
+    if (has(k.workarounds)) facts.push(['Workarounds', el('ul', null, k.workarounds.map((w) => el('li', null, textOf(w))))]);
+    if (has(k.references)) facts.push(['References', el('ul', null, k.references.map((r) => el('li', null, textOf(r))))]);
     if (facts.length) body.push(el('dl', { class: 'facts' }, facts.map(([a, b]) => [el('dt', null, a), el('dd', null, b)])));
     if (k.explanation) body.push(el('details', { class: 'background' }, el('summary', null, 'Background'), el('pre', { class: 'explanation' }, k.explanation)));
     if (matches) return el('li', { class: 'match' }, el('p', { class: 'issue-title' }, head), body);

@@ -2,7 +2,7 @@
 //! `chromium-driver`; `.ci/run` installs both).
 //!
 //! Without the browser or its driver every trial is reported as ignored, never as passed; with
-//! `CI=true` they run and fail instead. `CHROMIUM` and `CHROMEDRIVER` override the paths.
+//! `CI` set they fail instead (kvmtriage-testkit's rule). `CHROMIUM` and `CHROMEDRIVER` override the paths.
 //! `KVMTRIAGE_SCREENSHOT_DIR=docs` writes the screenshots used in docs/web.md and the README.
 
 use std::io::{Read, Write};
@@ -13,7 +13,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use libtest_mimic::{Arguments, Failed, Trial};
+use libtest_mimic::{Arguments, Failed};
 use serde_json::{json, Value};
 
 const ORIGIN: &str = include_str!("../../../examples/origin-x2apic-timer.txt");
@@ -569,6 +569,15 @@ fn pasting_a_dump_renders_the_report(tools: &Tools) -> R<()> {
     )?;
     let fields = s.text("#report .card.fault table.fields")?;
     check(fields.contains("INITIAL_COUNT"), || fields.clone())?;
+    let findings = s.text("#report .card.findings")?;
+    check(
+        findings.contains("Next steps") && findings.contains("kvmtriage repro"),
+        || findings.clone(),
+    )?;
+    let hyp = s.text("#report .card.hypotheses")?;
+    check(hyp.contains("nox2apic"), || {
+        format!("workarounds shown: {hyp}")
+    })?;
     let regs = s.text("#report .card.registers")?;
     check(regs.contains("RCX") && regs.contains("0x838"), || {
         regs.clone()
@@ -643,6 +652,26 @@ fn pasting_a_dump_renders_the_report(tools: &Tools) -> R<()> {
         "the report of the dropped file",
     )?;
     Ok(())
+}
+
+/// A dump with a computed finding (testdata/findings: CR2 equals RIP).
+const CODE_FETCH_FAULT: &str =
+    include_str!("../../../testdata/findings/code-fetch-fault/match.txt");
+
+fn computed_findings_are_shown(tools: &Tools) -> R<()> {
+    let s = Session::new(tools, 1280, 1000)?;
+    s.goto(&format!("{}#d={}", base_url(), b64url(CODE_FETCH_FAULT)))?;
+    s.wait(
+        "document.querySelector('#report ul.computed li')",
+        "the computed finding",
+    )?;
+    let finding = s.text("#report ul.computed li")?;
+    check(
+        finding.starts_with("code-fetch-fault")
+            && finding.contains("CR2=")
+            && finding.contains("cr2=0x"),
+        || finding.clone(),
+    )
 }
 
 fn raw_bytes_64_and_32_bit(tools: &Tools) -> R<()> {
@@ -934,21 +963,20 @@ fn screenshots(tools: &Tools) -> R<()> {
 fn main() -> ExitCode {
     let args = Arguments::from_args();
     let tools = find_tools();
-    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let missing = match &tools {
-        Ok(_) => false,
-        Err(why) if ci => {
-            eprintln!("browser tests: {why}; CI=true, so they fail");
-            false
+    // The project's rule for tests that need an outside tool (kvmtriage-testkit): ignored when it
+    // is missing, failed under CI.
+    let browser =
+        kvmtriage_testkit::custom("chromium and chromedriver", tools.as_ref().err().cloned());
+    if let (Some(why), false) = (&browser.missing, args.list) {
+        if kvmtriage_testkit::ci() {
+            eprintln!("CI is set and {why}: the browser tests FAIL");
+        } else {
+            eprintln!("{why}: the browser tests are ignored");
         }
-        Err(why) => {
-            eprintln!("browser tests IGNORED: {why}");
-            true
-        }
-    };
+    }
     let tools: &'static Result<Tools, String> = Box::leak(Box::new(tools));
     type TrialFn = fn(&Tools) -> R<()>;
-    let trials: [(&str, TrialFn); 6] = [
+    let trials: [(&str, TrialFn); 7] = [
         (
             "permalink_shows_wrmsr_and_the_msr",
             permalink_shows_wrmsr_and_the_msr,
@@ -957,6 +985,7 @@ fn main() -> ExitCode {
             "pasting_a_dump_renders_the_report",
             pasting_a_dump_renders_the_report,
         ),
+        ("computed_findings_are_shown", computed_findings_are_shown),
         ("raw_bytes_64_and_32_bit", raw_bytes_64_and_32_bit),
         ("markup_in_a_dump_stays_text", markup_in_a_dump_stays_text),
         ("keyboard_and_themes", keyboard_and_themes),
@@ -965,14 +994,17 @@ fn main() -> ExitCode {
     let trials = trials
         .into_iter()
         .map(|(name, f)| {
-            Trial::test(name, move || match tools {
-                Ok(t) => f(t),
-                Err(why) => Err(fail(format!("cannot run browser tests: {why}"))),
+            kvmtriage_testkit::trial(name, &[&browser], move || {
+                if let Ok(t) = tools {
+                    if let Err(e) = f(t) {
+                        panic!("{}", e.message().unwrap_or("failed"));
+                    }
+                }
             })
-            .with_ignored_flag(missing)
         })
         .collect();
     let conclusion = libtest_mimic::run(&args, trials);
+    // Not `kvmtriage_testkit::run`, which exits at once: chromedriver is stopped first.
     stop_driver();
     conclusion.exit_code()
 }
