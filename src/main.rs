@@ -60,6 +60,8 @@ enum Command {
     Host(cmd::host::Args),
     /// Take a stopped QEMU's state over QMP (or libvirt), read-only, for `explain`.
     Capture(cmd::capture::Args),
+    /// Serve the local web page and JSON API (loopback only unless --listen says otherwise).
+    Serve(cmd::serve::Args),
 }
 
 fn main() -> ExitCode {
@@ -86,6 +88,7 @@ fn run() -> u8 {
         Command::Repro(args) => cmd::repro::run(args),
         Command::Host(args) => cmd::host::run(args),
         Command::Capture(args) => cmd::capture::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
     };
     match result {
         Ok(code) => code,

@@ -3,6 +3,7 @@ pub mod explain;
 pub mod host;
 pub mod msr;
 pub mod repro;
+pub mod serve;
 
 use std::io::Write as _;
 
