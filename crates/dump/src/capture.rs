@@ -25,10 +25,11 @@ pub const MARK: &str = "kvmtriage-capture:";
 
 /// True when `text` is a capture (its first marked line opens one).
 pub fn is_capture(text: &str) -> bool {
-    text.lines()
-        .take(64)
-        .any(|l| l.starts_with("kvmtriage-capture: begin capture "))
+    text.lines().take(64).any(|l| l.starts_with(BEGIN))
 }
+
+/// The line that opens a capture.
+pub(crate) const BEGIN: &str = "kvmtriage-capture: begin capture ";
 
 /// What a capture adds to one vCPU's dump.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]

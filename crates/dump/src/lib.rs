@@ -86,8 +86,9 @@ impl ReadError {
 /// A damaged dump is returned with warnings naming the line; only input with no dump at all (or
 /// that is not text) is an error.
 pub fn read(text: &str) -> Result<Vec<Dump>, ReadError> {
-    if capture::is_capture(text) {
-        return capture::read(text);
+    // `kvmtriage capture` text ([`capture::is_capture`]) is noticed while reading.
+    match reader::read_noting_capture(text) {
+        (_, true) => capture::read(text),
+        (result, false) => result,
     }
-    reader::read(text)
 }

@@ -626,6 +626,8 @@ pub struct StreamReader {
     partial: String,
     /// Some line had more than blanks (and a byte-order mark).
     content: bool,
+    /// One of the first 64 lines opens a `kvmtriage capture` ([`crate::capture::is_capture`]).
+    capture: bool,
 }
 
 impl StreamReader {
@@ -701,6 +703,12 @@ impl StreamReader {
     }
 
     fn push(&mut self, physical: &str) {
+        if self.transport.physical_lines() < 64
+            && physical.as_bytes().first() == Some(&b'k')
+            && physical.starts_with(crate::capture::BEGIN)
+        {
+            self.capture = true;
+        }
         if !self.content {
             let text = if self.transport.physical_lines() == 0 {
                 physical.strip_prefix('\u{feff}').unwrap_or(physical)
@@ -716,8 +724,15 @@ impl StreamReader {
     }
 }
 
-/// [`crate::read`]: a [`StreamReader`] over the whole text.
+/// A [`StreamReader`] over the whole text.
 pub(crate) fn read(text: &str) -> Result<Vec<Dump>, ReadError> {
+    read_noting_capture(text).0
+}
+
+/// [`read`], and whether the text is a `kvmtriage capture` (then [`crate::read`] reads it with
+/// [`crate::capture::read`] instead): the check rides on the line loop instead of a pass of its
+/// own.
+pub(crate) fn read_noting_capture(text: &str) -> (Result<Vec<Dump>, ReadError>, bool) {
     let mut s = StreamReader::new();
     let body = text.strip_suffix('\n').unwrap_or(text);
     let mut dumps = Vec::new();
@@ -725,7 +740,11 @@ pub(crate) fn read(text: &str) -> Result<Vec<Dump>, ReadError> {
         s.push(line);
         dumps.append(&mut s.reader.ready);
     }
+    let capture = s.capture;
     // Dumps handed out above count: an error only when there was none at all.
-    dumps.append(&mut s.finish_read()?);
-    Ok(dumps)
+    let result = s.finish_read().map(|mut rest| {
+        dumps.append(&mut rest);
+        dumps
+    });
+    (result, capture)
 }
