@@ -116,12 +116,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     for (i, d) in analysis.dumps.iter().enumerate() {
         for w in d.dump.warnings.iter().filter(|w| w.kind.is_damage()) {
             damaged = true;
-            let prefix = format!("line {}: ", w.line);
-            let message = w.message.strip_prefix(&prefix).unwrap_or(&w.message);
             error(format_args!(
-                "kvmtriage: warning: {name}:{}: dump {}: {message}",
+                "kvmtriage: warning: {name}:{}: dump {}: {}",
                 w.line,
-                i + 1
+                i + 1,
+                w.message
             ));
         }
     }

@@ -16,7 +16,8 @@ const EMULATION_FLAG_INSTRUCTION_BYTES: u64 = 1;
 pub struct DataField {
     pub index: usize,
     pub name: &'static str,
-    pub value: String,
+    #[serde(serialize_with = "kvmtriage_model::hex::u64")]
+    pub value: u64,
     pub decoded: Option<String>,
 }
 
@@ -143,7 +144,7 @@ fn field(index: usize, name: &'static str, value: u64, decoded: Option<String>) 
     DataField {
         index,
         name,
-        value: hex(value),
+        value,
         decoded,
     }
 }

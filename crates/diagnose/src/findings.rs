@@ -419,14 +419,10 @@ fn impossible_vectoring(_f: &Facts, cls: &Classification) -> Option<Finding> {
             ev(format!("extra_data[{}]", er_field.index), u64::from(er.basic)),
             ev(
                 format!("extra_data[{}]", idt_field.index),
-                parse_hex(&idt_field.value).unwrap_or(0),
+                idt_field.value,
             ),
         ],
     ))
-}
-
-fn parse_hex(s: &str) -> Option<u64> {
-    u64::from_str_radix(s.trim_start_matches("0x"), 16).ok()
 }
 
 /// `svm-vmrun-failed`: an entry failure whose code is SVM_EXIT_ERR (all ones, 32 or 64 bits):

@@ -627,8 +627,14 @@ pub fn diagnose_facts(f: &Facts, opts: &DiagnoseOptions) -> Diagnosis {
         evidence.push(format!("extra data: {}", ie.layout));
         for fld in &ie.fields {
             evidence.push(match &fld.decoded {
-                Some(d) => format!("data[{}] {} = {}: {}", fld.index, fld.name, fld.value, d),
-                None => format!("data[{}] {} = {}", fld.index, fld.name, fld.value),
+                Some(d) => format!(
+                    "data[{}] {} = {}: {}",
+                    fld.index,
+                    fld.name,
+                    hex(fld.value),
+                    d
+                ),
+                None => format!("data[{}] {} = {}", fld.index, fld.name, hex(fld.value)),
             });
         }
         if let Some(ins) = &ie.instruction {
