@@ -44,6 +44,28 @@ fn main() {
         }
         out.push_str("];\n");
     }
+    // One constant per named single bit (`CR0_PE`, `EFER_LMA`, `RFLAGS_VM`): the masks every
+    // crate tests, from the same table the decoders name bits with.
+    out.push_str(
+        "/// Single-bit masks from data/bits.toml, `<REGISTER>_<NAME>`.\npub mod flags {\n",
+    );
+    for reg in ["rflags", "cr0", "cr4", "efer", "dr6", "dr7"] {
+        for e in bits.get(reg).and_then(|v| v.as_array()).expect("table") {
+            let width = e.get("width").and_then(|v| v.as_integer()).unwrap_or(1);
+            let name = string(e, "name");
+            if width != 1 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "    pub const {}_{}: u64 = 1 << {};",
+                reg.to_uppercase(),
+                name.to_uppercase(),
+                int(e, "bit")
+            );
+        }
+    }
+    out.push_str("}\n");
     let types = bits
         .get("segment_types")
         .expect("bits.toml: [segment_types]");

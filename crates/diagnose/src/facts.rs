@@ -183,13 +183,9 @@ impl Default for Facts<'_> {
     }
 }
 
-pub const CR0_PE: u64 = 1;
-pub const CR0_PG: u64 = 1 << 31;
-pub const CR4_PAE: u64 = 1 << 5;
-pub const CR4_PCIDE: u64 = 1 << 17;
-pub const EFER_LME: u64 = 1 << 8;
-pub const EFER_LMA: u64 = 1 << 10;
-pub const RFLAGS_VM: u64 = 1 << 17;
+pub use kvmtriage_model::tables::flags::{
+    CR0_PE, CR0_PG, CR4_PAE, CR4_PCIDE, EFER_LMA, EFER_LME, RFLAGS_VM,
+};
 
 impl Facts<'_> {
     pub fn rax(&self) -> Option<u64> {

@@ -25,15 +25,9 @@ pub struct Decoded {
     pub segments: Vec<SegmentAttrs>,
 }
 
-const CR0_PE: u64 = 1;
-const CR0_NW: u64 = 1 << 29;
-const CR0_CD: u64 = 1 << 30;
-const CR0_PG: u64 = 1 << 31;
-const CR4_PAE: u64 = 1 << 5;
-const CR4_PCIDE: u64 = 1 << 17;
-const EFER_LME: u64 = 1 << 8;
-const EFER_LMA: u64 = 1 << 10;
-const RFLAGS_VM: u64 = 1 << 17;
+use kvmtriage_model::tables::flags::{
+    CR0_CD, CR0_NW, CR0_PE, CR0_PG, CR4_PAE, CR4_PCIDE, EFER_LMA, EFER_LME, RFLAGS_VM,
+};
 
 /// Recompute `dump.mode`, `dump.decoded` and the consistency warnings (previous `inconsistent`
 /// warnings are replaced). A width given by [`Dump::override_mode`] is kept.

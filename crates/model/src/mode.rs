@@ -13,12 +13,7 @@ use serde::Serialize;
 
 use crate::cpu::CpuState;
 
-const CR0_PE: u64 = 1;
-const CR0_PG: u64 = 1 << 31;
-const CR4_PAE: u64 = 1 << 5;
-const CR4_LA57: u64 = 1 << 12;
-const EFER_LMA: u64 = 1 << 10;
-const RFLAGS_VM: u64 = 1 << 17;
+use crate::tables::flags::{CR0_PE, CR0_PG, CR4_LA57, CR4_PAE, EFER_LMA, RFLAGS_VM};
 const FOUR_GIB: u64 = 1 << 32;
 
 /// How the code executes.

@@ -13,7 +13,7 @@ use kvmtriage_model::{CpuState, Gpr, SegName};
 
 /// CR4.DE (debugging extensions): with it set, DR4/DR5 are reserved (#UD) instead of aliases of
 /// DR6/DR7 (SDM Vol. 3B §18.2.2).
-const CR4_DE: u64 = 1 << 3;
+use kvmtriage_model::tables::flags::CR4_DE;
 
 /// The general-purpose register holding `reg`: RAX for AL, AH, AX, EAX and RAX; R8 for R8L, R8W,
 /// R8D and R8. `None` for anything that is not a GPR (RIP included).
