@@ -72,7 +72,7 @@ impl<'a> Facts<'a> {
             fault: None,
             insn: None,
             msr: None,
-            truncated: d.is_damaged(),
+            truncated: damage_used(d),
         };
         if let Some(fault) = code.and_then(|c| c.fault.as_ref()).filter(|x| x.valid) {
             f.fault = Some(fault);
@@ -98,4 +98,45 @@ impl<'a> Facts<'a> {
         }
         f
     }
+}
+
+/// Whether a damage warning concerns a value the diagnosis relies on: the event line, the code
+/// window, RIP and the registers of the instruction analysis (RAX, RCX, RDX), and the inputs of the
+/// CPU mode (CR0, EFER, CS, RFLAGS). A damaged line elsewhere (an FPU register, a cut-off trailing
+/// line) does not lower the confidence (issue 8 item 9). A warning with no line (0) counts.
+fn damage_used(d: &Dump) -> bool {
+    use kvmtriage_model::{Field, Gpr, SegName};
+    let used: Vec<u32> = [
+        Field::Rip,
+        Field::Rflags,
+        Field::Gpr(Gpr::Rax),
+        Field::Gpr(Gpr::Rcx),
+        Field::Gpr(Gpr::Rdx),
+        Field::Cr(0),
+        Field::Efer,
+        Field::Segment(SegName::Cs),
+    ]
+    .iter()
+    .filter_map(|f| d.line(*f))
+    .chain(d.event.line())
+    .collect();
+    let code = d.code.as_ref().map(|c| c.line);
+    // A dump cut short lacks lines; that matters when what it lacks is what the mode and the
+    // instruction analysis read (a missing CR0 is read as "paging off" by the region checks).
+    let key_missing = [
+        Field::Rip,
+        Field::Cr(0),
+        Field::Efer,
+        Field::Segment(SegName::Cs),
+    ]
+    .iter()
+    .any(|f| d.line(*f).is_none())
+        || code.is_none();
+    d.warnings.iter().filter(|w| w.kind.is_damage()).any(|w| {
+        w.line == 0
+            || (w.kind == kvmtriage_dump::WarningKind::Truncated && key_missing)
+            || used.contains(&w.line)
+            // The Code= line and its continuations.
+            || code.is_some_and(|c| w.line >= c && w.line <= d.source.last_line)
+    })
 }

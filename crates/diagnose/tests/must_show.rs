@@ -291,3 +291,32 @@ fn entry_failed_0x80000021_runs_the_guest_state_checks() {
         d.verdict
     );
 }
+
+/// Issue 8 item 9: damage lowers the confidence only when the damaged part is used.
+#[test]
+fn damage_off_the_used_values_keeps_the_confidence() {
+    let origin =
+        std::fs::read_to_string(common::testdata().join("../examples/origin-x2apic-timer.txt"))
+            .expect("origin example");
+    let clean = common::diag_text(&origin, None);
+    // A malformed MXCSR (an FPU line the verdict does not read).
+    let fpu = origin.replace(
+        "EFER=0000000000000d01\n",
+        "EFER=0000000000000d01\nFCW=037f FSW=0000 [ST=0] FTW=00 MXCSR=00001zz0\n",
+    );
+    let d = common::diag_text(&fpu, None);
+    assert_eq!(d.confidence.level, clean.confidence.level);
+    assert!(
+        !d.confidence.reason.contains("damaged"),
+        "{}",
+        d.confidence.reason
+    );
+    // A malformed CR0 (an input of the CPU mode) lowers it.
+    let cr0 = origin.replace("CR0=80050033", "CR0=8005003z");
+    let d = common::diag_text(&cr0, None);
+    assert!(
+        d.confidence.level < clean.confidence.level,
+        "{:?}",
+        d.confidence
+    );
+}

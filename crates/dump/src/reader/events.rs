@@ -284,13 +284,7 @@ pub(crate) fn classify_event(text: &str) -> Option<EventLine<'_>> {
     None
 }
 
-/// KVM_INTERNAL_ERROR_* names (include/uapi/linux/kvm.h).
+/// KVM_INTERNAL_ERROR_* short names, from the one table (crates/model/data/kvm.toml).
 fn suberror_name(n: u32) -> Option<&'static str> {
-    match n {
-        1 => Some("EMULATION"),
-        2 => Some("SIMUL_EX"),
-        3 => Some("DELIVERY_EV"),
-        4 => Some("UNEXPECTED_EXIT_REASON"),
-        _ => None,
-    }
+    kvmtriage_model::tables::suberror(n).map(|s| s.short)
 }
