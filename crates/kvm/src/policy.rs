@@ -186,29 +186,15 @@ pub enum InjectAction {
     Ignore,
 }
 
-const ERRNO_NAMES: &[(&str, i32)] = &[
-    ("EPERM", libc::EPERM),
-    ("ENOENT", libc::ENOENT),
-    ("EINTR", libc::EINTR),
-    ("EIO", libc::EIO),
-    ("ENOEXEC", libc::ENOEXEC),
-    ("EAGAIN", libc::EAGAIN),
-    ("ENOMEM", libc::ENOMEM),
-    ("EFAULT", libc::EFAULT),
-    ("EBUSY", libc::EBUSY),
-    ("EINVAL", libc::EINVAL),
-    ("ENOSPC", libc::ENOSPC),
-    ("ENOSYS", libc::ENOSYS),
-    ("EOPNOTSUPP", libc::EOPNOTSUPP),
-    ("EHWPOISON", libc::EHWPOISON),
-];
+/// The one errno table (crates/model/data/errno.toml): (number, name).
+use kvmtriage_model::tables::ERRNO_NAMES;
 
 /// Symbolic name of an errno, e.g. `EPERM`.
 pub fn errno_name(errno: i32) -> String {
     ERRNO_NAMES
         .iter()
-        .find(|(_, n)| *n == errno)
-        .map_or_else(|| format!("errno {errno}"), |(name, _)| (*name).to_string())
+        .find(|(n, _)| *n == errno)
+        .map_or_else(|| format!("errno {errno}"), |(_, name)| (*name).to_string())
 }
 
 /// A predicate on the value a WRMSR writes (EDX:EAX).
@@ -285,8 +271,8 @@ impl FromStr for InjectRule {
             "IGNORE" => InjectAction::Ignore,
             name => ERRNO_NAMES
                 .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, e)| InjectAction::Errno(*e))
+                .find(|(_, n)| *n == name)
+                .map(|(e, _)| InjectAction::Errno(*e))
                 .ok_or_else(|| {
                     bad(&format!(
                         "unknown action `{action_text}` (GP, IGNORE or an errno name such as EPERM, EINVAL, EFAULT, EIO, ENOMEM)"
