@@ -35,6 +35,10 @@ pub mod exit {
     /// `capture`: the monitor connection was lost or stopped answering mid-way; what was taken
     /// is written, marked incomplete.
     pub const CAPTURE_INCOMPLETE: u8 = 8;
+    /// `scan`: some input was skipped or damaged (unreadable, binary, truncated compressed
+    /// stream, NUL bytes, a cut over-long line); each was named on standard error and in the
+    /// summary, and the rest was scanned.
+    pub const SKIPPED: u8 = 9;
 }
 
 #[derive(Parser)]
@@ -62,6 +66,8 @@ enum Command {
     Capture(cmd::capture::Args),
     /// Serve the local web page and JSON API (loopback only unless --listen says otherwise).
     Serve(cmd::serve::Args),
+    /// Find, sign and cluster every QEMU dump and KVM failure line in logs (files, dirs, `-`).
+    Scan(cmd::scan::Args),
 }
 
 fn main() -> ExitCode {
@@ -89,6 +95,7 @@ fn run() -> u8 {
         Command::Host(args) => cmd::host::run(args),
         Command::Capture(args) => cmd::capture::run(args),
         Command::Serve(args) => cmd::serve::run(args),
+        Command::Scan(args) => cmd::scan::run(args),
     };
     match result {
         Ok(code) => code,

@@ -4,6 +4,7 @@ pub mod host;
 pub mod msr;
 pub mod repro;
 pub mod serve;
+pub mod scan;
 
 use std::io::Write as _;
 
