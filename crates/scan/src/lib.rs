@@ -196,7 +196,8 @@ pub fn scan_reader(
         issues.push(read_issue(path, &e));
         return issues;
     }
-    if memchr::memchr(0, &head).is_some() {
+    let format = sniff_format(&head);
+    if format == Format::Text && memchr::memchr(0, &head).is_some() {
         issues.push(issue(
             path,
             IssueKind::Binary,
@@ -204,7 +205,6 @@ pub fn scan_reader(
         ));
         return issues;
     }
-    let format = sniff_format(&head);
     let mut chained: Box<dyn BufRead + '_> =
         Box::new(BufReader::with_capacity(CHUNK, io::Cursor::new(head).chain(r)));
     match format {
@@ -240,15 +240,12 @@ pub fn scan_reader(
                 let buf = sc.buffer();
                 let old = buf.len();
                 buf.resize(old + CHUNK, 0);
-                let n = match read_full(&mut chained, &mut buf[old..]) {
-                    Ok(n) => n,
-                    Err(e) => {
-                        buf.truncate(old);
-                        issues.push(read_issue(path, &e));
-                        break;
-                    }
-                };
+                let (n, err) = read_full(&mut chained, &mut buf[old..]);
                 buf.truncate(old + n);
+                let stop = n == 0 || err.is_some();
+                if let Some(e) = err {
+                    issues.push(read_issue(path, &e));
+                }
                 if !nul_seen && memchr::memchr(0, &buf[old..]).is_some() {
                     nul_seen = true;
                     issues.push(issue(
@@ -257,13 +254,13 @@ pub fn scan_reader(
                         "NUL bytes in a text file: read on".into(),
                     ));
                 }
-                if n == 0 {
-                    break;
-                }
                 let mut evs = Vec::new();
                 sc.process(&mut |e| evs.push(e));
                 for e in evs {
                     handle(e, &mut issues);
+                }
+                if stop {
+                    break;
                 }
             }
             let mut evs = Vec::new();
@@ -276,18 +273,19 @@ pub fn scan_reader(
     issues
 }
 
-/// Fill `buf` as far as the reader goes (short only at the end).
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+/// Fill `buf` as far as the reader goes (short only at the end or at an error): the bytes read,
+/// and the error that stopped it.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..]) {
             Ok(0) => break,
             Ok(k) => n += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
+            Err(e) => return (n, Some(e)),
         }
     }
-    Ok(n)
+    (n, None)
 }
 
 fn read_issue(path: &Path, e: &io::Error) -> InputIssue {

@@ -174,7 +174,13 @@ pub fn one_line(s: &str) -> String {
 pub fn error_line_event(text: &str) -> Option<String> {
     if let Some(i) = text.find("kvm run failed") {
         let msg = text[i + "kvm run failed".len()..].trim();
-        return Some(match tables::errno_from_text(msg) {
+        // the strerror text runs to the line's end or to other output after it: the longest
+        // run of words that is a known strerror text
+        let words: Vec<&str> = msg.split_whitespace().take(6).collect();
+        let found = (1..=words.len())
+            .rev()
+            .find_map(|n| tables::errno_from_text(&words[..n].join(" ")));
+        return Some(match found {
             Some((_, Some(name))) => format!("run_failed:{name}"),
             Some((n, None)) => format!("run_failed:errno{n}"),
             None => "run_failed:?".into(),
@@ -184,8 +190,14 @@ pub fn error_line_event(text: &str) -> Option<String> {
         let rest = &text[i..];
         let sub = rest
             .find("Suberror:")
-            .map(|j| rest[j + 9..].trim().trim_end_matches('.').to_string())
-            .and_then(|s| s.split_whitespace().next().map(str::to_string));
+            .map(|j| {
+                rest[j + 9..]
+                    .trim_start()
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+            })
+            .filter(|s| !s.is_empty());
         return Some(match sub {
             Some(s) => format!("internal_error:{s}"),
             None => "internal_error".into(),
@@ -195,7 +207,13 @@ pub fn error_line_event(text: &str) -> Option<String> {
         let rest = &text[i..];
         let hw = rest
             .find("hardware error ")
-            .map(|j| rest[j + 15..].split_whitespace().next().unwrap_or("").to_string());
+            .and_then(|j| {
+                let h = rest[j + 15..].trim_start();
+                let h = h.strip_prefix("0x").unwrap_or(h);
+                let d: String = h.chars().take_while(char::is_ascii_hexdigit).collect();
+                u64::from_str_radix(&d, 16).ok()
+            })
+            .map(|v| format!("{v:#x}"));
         return Some(match hw {
             Some(h) => format!("entry_failed:{h}"),
             None => "entry_failed".into(),
