@@ -87,10 +87,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 }
             }
         }
-        clusters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .add(&r);
+        clusters.lock().unwrap_or_else(|e| e.into_inner()).add(&r);
     };
     let on_issue = |i: &InputIssue| {
         if let Some(b) = &bar {

@@ -119,8 +119,11 @@ impl Clusters {
 
     /// Order: most reports first, then signature; call before output.
     pub fn sort(&mut self) {
-        self.clusters
-            .sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.signature.cmp(&b.signature)));
+        self.clusters.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then_with(|| a.signature.cmp(&b.signature))
+        });
         self.by_sig = self
             .clusters
             .iter()

@@ -138,7 +138,11 @@ fn json_str(v: &serde_json::Value) -> Option<Vec<u8>> {
 pub fn parse_json_line(line: &[u8]) -> Option<Entry> {
     let v: serde_json::Value = serde_json::from_slice(line).ok()?;
     let o = v.as_object()?;
-    let s = |k: &str| o.get(k).and_then(json_str).map(|b| String::from_utf8_lossy(&b).into_owned());
+    let s = |k: &str| {
+        o.get(k)
+            .and_then(json_str)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+    };
     Some(Entry {
         message: o.get("MESSAGE").and_then(json_str),
         boot: s("_BOOT_ID").unwrap_or_default(),

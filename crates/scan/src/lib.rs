@@ -205,8 +205,10 @@ pub fn scan_reader(
         ));
         return issues;
     }
-    let mut chained: Box<dyn BufRead + '_> =
-        Box::new(BufReader::with_capacity(CHUNK, io::Cursor::new(head).chain(r)));
+    let mut chained: Box<dyn BufRead + '_> = Box::new(BufReader::with_capacity(
+        CHUNK,
+        io::Cursor::new(head).chain(r),
+    ));
     match format {
         Format::JournalJson | Format::JournalExport => {
             let mut demux = journal::Demux::new(&ac);
@@ -296,9 +298,9 @@ fn read_issue(path: &Path, e: &io::Error) -> InputIssue {
         _ => IssueKind::Unreadable,
     };
     let message = match kind {
-        IssueKind::Truncated => format!(
-            "compressed stream is truncated or corrupt ({e}): scanned up to there"
-        ),
+        IssueKind::Truncated => {
+            format!("compressed stream is truncated or corrupt ({e}): scanned up to there")
+        }
         _ => format!("read error: {e}"),
     };
     issue(path, kind, message)
@@ -334,12 +336,22 @@ pub fn scan_input(
                 inner: io::stdin(),
                 progress,
             };
-            scan_reader(&name, Box::new(BufReader::with_capacity(CHUNK, r)), opts, sink)
+            scan_reader(
+                &name,
+                Box::new(BufReader::with_capacity(CHUNK, r)),
+                opts,
+                sink,
+            )
         }
         Input::File(p) => match File::open(p) {
             Ok(f) => {
                 let r = Counted { inner: f, progress };
-                scan_reader(&name, Box::new(BufReader::with_capacity(CHUNK, r)), opts, sink)
+                scan_reader(
+                    &name,
+                    Box::new(BufReader::with_capacity(CHUNK, r)),
+                    opts,
+                    sink,
+                )
             }
             Err(e) => vec![issue(p, IssueKind::Unreadable, e.to_string())],
         },

@@ -94,7 +94,9 @@ impl Region {
 pub enum Event {
     Region(Region),
     /// A line longer than [`MAX_LINE`] was cut there (1-based line number).
-    LineCut { line: u64 },
+    LineCut {
+        line: u64,
+    },
 }
 
 /// Count of `\n` in `s`.
@@ -199,7 +201,8 @@ impl<'a> ChunkScanner<'a> {
                         if start <= pos {
                             break;
                         }
-                        start = memchr::memrchr(b'\n', &p[pos..start - 1]).map_or(pos, |i| pos + i + 1);
+                        start =
+                            memchr::memrchr(b'\n', &p[pos..start - 1]).map_or(pos, |i| pos + i + 1);
                     }
                     self.line += count_newlines(&p[pos..start]);
                     pos = start;

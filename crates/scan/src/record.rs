@@ -295,7 +295,9 @@ pub fn region_records(
         // An `emulation failure` line only counts after an internal error (handled above).
         let stamp = stamp::parse_line(&l.text);
         let signature = format!("error-line | {ev}");
-        let msg = kvmtriage_dump::transport::strip_prefix(&l.text).trim().to_string();
+        let msg = kvmtriage_dump::transport::strip_prefix(&l.text)
+            .trim()
+            .to_string();
         out(Record {
             record_version: RECORD_VERSION,
             kind: Kind::ErrorLine,

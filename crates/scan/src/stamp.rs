@@ -128,7 +128,10 @@ pub fn parse_line(line: &str) -> Option<Stamp> {
         let (d1, d2) = (b[4], b[5]);
         let day_ok = (d1 == b' ' || d1.is_ascii_digit()) && d2.is_ascii_digit();
         if day_ok && b[6] == b' ' && b[9] == b':' && b[12] == b':' {
-            let host = t[16..].split(' ').next().filter(|h| !h.is_empty() && !h.ends_with(':'));
+            let host = t[16..]
+                .split(' ')
+                .next()
+                .filter(|h| !h.is_empty() && !h.ends_with(':'));
             return Some(Stamp {
                 text: t[..15].to_string(),
                 epoch: None,
@@ -156,6 +159,9 @@ mod tests {
         assert_eq!(s.host.as_deref(), Some("hv3"));
         assert!(parse_line("RAX=0000 RBX=0000").is_none());
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000Z");
-        assert_eq!(rfc3339(1_795_853_261_000_000), "2026-11-28T08:07:41.000000Z");
+        assert_eq!(
+            rfc3339(1_795_853_261_000_000),
+            "2026-11-28T08:07:41.000000Z"
+        );
     }
 }

@@ -43,7 +43,13 @@ fn plain_gzip_zstd_xz_give_the_same_records() {
         assert!(issues.is_empty(), "{}: {issues:?}", p.display());
         let sig = |r: &[kvmtriage_scan::Record]| {
             r.iter()
-                .map(|r| (r.signature.clone(), r.source.first_line, r.source.byte_offset))
+                .map(|r| {
+                    (
+                        r.signature.clone(),
+                        r.source.first_line,
+                        r.source.byte_offset,
+                    )
+                })
                 .collect::<Vec<_>>()
         };
         assert_eq!(sig(&r), sig(&base), "{}", p.display());
@@ -88,7 +94,11 @@ fn journald_json_reassembles_a_dump_across_interleaved_entries() {
     for (i, l) in origin().lines().enumerate() {
         s.push_str(&journal_json_line(l, 4021, t + i as u64));
         // another process between every line
-        s.push_str(&journal_json_line("Started Session 12 of user root.", 1, t + i as u64));
+        s.push_str(&journal_json_line(
+            "Started Session 12 of user root.",
+            1,
+            t + i as u64,
+        ));
     }
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("j.json");
@@ -99,7 +109,11 @@ fn journald_json_reassembles_a_dump_across_interleaved_entries() {
     assert_eq!(r[0].host.as_deref(), Some("hv07"));
     assert_eq!(r[0].time.as_deref(), Some("2026-11-28T08:07:41.000000Z"));
     assert_eq!(r[0].source.first_line, 1);
-    assert!(r[0].signature.contains("wrmsr | msr=0x838"), "{}", r[0].signature);
+    assert!(
+        r[0].signature.contains("wrmsr | msr=0x838"),
+        "{}",
+        r[0].signature
+    );
 }
 
 #[test]
@@ -200,7 +214,11 @@ fn a_100_mb_line_is_cut_with_a_warning_and_the_dump_after_it_found() {
     assert_eq!(dumps(&r), 1);
     assert_eq!(issues.len(), 1, "{issues:?}");
     assert_eq!(issues[0].kind, IssueKind::LineCut);
-    assert!(issues[0].message.contains("line 6"), "{}", issues[0].message);
+    assert!(
+        issues[0].message.contains("line 6"),
+        "{}",
+        issues[0].message
+    );
     // line numbers stay right after the cut line
     assert_eq!(r[0].source.first_line, 7);
 }

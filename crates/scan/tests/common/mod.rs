@@ -20,7 +20,13 @@ pub fn scan(inputs: &[Input]) -> (Vec<Record>, Vec<InputIssue>) {
         threads: 1,
         ..Default::default()
     };
-    let issues = scan_all(inputs, &opts, None, &|r| recs.lock().unwrap().push(r), &|_| {});
+    let issues = scan_all(
+        inputs,
+        &opts,
+        None,
+        &|r| recs.lock().unwrap().push(r),
+        &|_| {},
+    );
     (recs.into_inner().unwrap(), issues)
 }
 
@@ -37,6 +43,11 @@ pub fn dumps(r: &[Record]) -> usize {
 /// Syslog-style noise.
 pub fn noise(n: usize) -> String {
     (0..n)
-        .map(|i| format!("Nov 28 08:07:{:02} hv03 libvirtd[1834]: noise line {i} with prose\n", i % 60))
+        .map(|i| {
+            format!(
+                "Nov 28 08:07:{:02} hv03 libvirtd[1834]: noise line {i} with prose\n",
+                i % 60
+            )
+        })
         .collect()
 }
