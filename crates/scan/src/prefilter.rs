@@ -37,9 +37,13 @@ pub const REGION_LINE_MAX: usize = 64 << 10;
 /// Most lines in one region (a file of back-to-back dumps gives several regions).
 pub const REGION_MAX_LINES: usize = 4096;
 
-/// The prefilter automaton.
+/// The prefilter automaton. Leftmost-first semantics, because only they let aho-corasick use
+/// its SIMD packed searcher (Teddy) for a handful of literals.
 pub fn automaton() -> AhoCorasick {
-    AhoCorasick::new(LITERALS).expect("fixed literals")
+    AhoCorasick::builder()
+        .match_kind(aho_corasick::MatchKind::LeftmostFirst)
+        .build(LITERALS)
+        .expect("fixed literals")
 }
 
 /// One line of a region.
@@ -220,5 +224,92 @@ impl<'a> ChunkScanner<'a> {
         }
         self.buf.drain(..end);
         self.buf_off += end as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn regions(text: &str, piece: usize) -> Vec<Vec<(u64, u64, String)>> {
+        let ac = automaton();
+        let mut sc = ChunkScanner::new(&ac);
+        let mut out = Vec::new();
+        let mut take = |e: Event| {
+            if let Event::Region(r) = e {
+                out.push(
+                    r.lines
+                        .into_iter()
+                        .map(|l| (l.line, l.offset, l.text))
+                        .collect::<Vec<_>>(),
+                );
+            }
+        };
+        for c in text.as_bytes().chunks(piece) {
+            sc.buffer().extend_from_slice(c);
+            sc.process(&mut take);
+        }
+        sc.finish(&mut take);
+        out
+    }
+
+    #[test]
+    fn regions_do_not_depend_on_where_chunks_are_cut() {
+        let mut text = String::new();
+        for i in 0..300 {
+            text.push_str(&format!("noise {i}\n"));
+            if i % 100 == 50 {
+                text.push_str("error: kvm run failed Bad address\nRAX=0 RBX=1\nRSI=2\nCode=00\n");
+            }
+        }
+        let whole = regions(&text, text.len());
+        assert_eq!(whole.len(), 3);
+        for (i, r) in whole.iter().enumerate() {
+            // the last region ends with the input, 49 noise lines after its dump
+            let after = if i == 2 { 49 + 2 } else { FORWARD as usize };
+            assert_eq!(r.len(), BACK + 2 + after, "region {i}");
+            let (line, off, t) = &r[BACK];
+            assert_eq!(t, "error: kvm run failed Bad address");
+            assert!(text[*off as usize..].starts_with("error: kvm"));
+            assert_eq!(
+                text[..*off as usize].matches('\n').count() as u64 + 1,
+                *line
+            );
+        }
+        for piece in [1, 7, 64, 1000] {
+            // a hit cut by a chunk boundary loses at most the lines before it in the earlier
+            // chunk, never the hit or what follows
+            let got = regions(&text, piece);
+            assert_eq!(got.len(), 3, "piece {piece}");
+            for (g, w) in got.iter().zip(&whole) {
+                assert_eq!(g.last(), w.last(), "piece {piece}");
+                assert!(g.iter().any(|l| l.2.starts_with("error: kvm")));
+            }
+        }
+    }
+
+    #[test]
+    fn an_over_long_line_is_cut_once_and_counted_as_one_line() {
+        let ac = automaton();
+        let mut sc = ChunkScanner::new(&ac);
+        let mut cuts = Vec::new();
+        let mut regs = Vec::new();
+        let mut take = |e: Event| match e {
+            Event::LineCut { line } => cuts.push(line),
+            Event::Region(r) => regs.push(r),
+        };
+        sc.buffer().extend_from_slice(b"a\nb\n");
+        for _ in 0..3 {
+            sc.buffer().extend_from_slice(&vec![b'x'; MAX_LINE]);
+            sc.process(&mut take);
+            assert!(sc.held() < 3 * MAX_LINE);
+        }
+        sc.buffer().extend_from_slice(b"\nRAX=0\n");
+        sc.process(&mut take);
+        sc.finish(&mut take);
+        assert_eq!(cuts, vec![3]);
+        assert_eq!(regs.len(), 1);
+        let hit = regs[0].lines.iter().find(|l| l.text == "RAX=0").unwrap();
+        assert_eq!(hit.line, 4);
     }
 }
