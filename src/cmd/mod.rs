@@ -3,8 +3,8 @@ pub mod explain;
 pub mod host;
 pub mod msr;
 pub mod repro;
-pub mod serve;
 pub mod scan;
+pub mod serve;
 
 use std::io::Write as _;
 
