@@ -1,0 +1,1 @@
+//! Decoding an oops' `Code:` window (placeholder, filled below).
