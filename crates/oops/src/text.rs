@@ -37,10 +37,13 @@ impl Transport for MailAndJournal {
 
 /// `=3D` (an encoded `=`) in the text, or a soft line break (`=` at a line end) with `=XX` escapes:
 /// the body is quoted-printable.
+/// Requires an encoded `=` (`=3D`) and either a soft break or a second `=3D`: a console log has
+/// `age=4294…` and `=` line ends of its own.
 fn looks_quoted_printable(s: &str) -> bool {
-    memchr::memmem::find(s.as_bytes(), b"=3D").is_some()
-        || (memchr::memmem::find(s.as_bytes(), b"=\n").is_some()
-            && memchr::memmem::find(s.as_bytes(), b"=20").is_some())
+    let b = s.as_bytes();
+    let mut eq3d = memchr::memmem::find_iter(b, b"=3D");
+    eq3d.next().is_some()
+        && (eq3d.next().is_some() || memchr::memmem::find(b, b"=\n").is_some())
 }
 
 fn hex_val(b: u8) -> Option<u8> {

@@ -32,6 +32,8 @@ struct RulesFile {
 struct FramesCfg {
     line: Vec<String>,
     trace_start: Vec<String>,
+    #[serde(default)]
+    trace_start_optional: Vec<String>,
     corrupted_lines: Vec<String>,
     strip_prefixes: Vec<String>,
     skip: Vec<String>,
@@ -145,6 +147,8 @@ pub(crate) struct Kind {
 pub(crate) struct Rules {
     frame_line: Vec<Regex>,
     trace_start: Vec<Regex>,
+    /// Trace starts that need no frame after them (counted last in `trace_start`).
+    optional_starts: usize,
     corrupted_lines: Vec<Regex>,
     strip_prefixes: Vec<String>,
     global_skip: Vec<String>,
@@ -181,7 +185,14 @@ impl Rules {
             .collect();
         Rules {
             frame_line: file.frames.line.iter().map(|s| compile(s)).collect(),
-            trace_start: file.frames.trace_start.iter().map(|s| compile(s)).collect(),
+            trace_start: file
+                .frames
+                .trace_start
+                .iter()
+                .chain(file.frames.trace_start_optional.iter())
+                .map(|s| compile(s))
+                .collect(),
+            optional_starts: file.frames.trace_start_optional.len(),
             corrupted_lines: file
                 .frames
                 .corrupted_lines
@@ -304,6 +315,10 @@ impl<'a> Line<'a> {
                     console.message = &console.message[p + 2..];
                     questionable = true;
                 }
+            } else if let Some(m) = console.message.strip_suffix(" (unreliable)") {
+                // PowerPC marks unreliable frames at the end.
+                console.message = m;
+                questionable = true;
             }
         }
         Line {
@@ -352,8 +367,6 @@ pub(crate) struct ReportText {
     pub title_end: usize,
     /// Index of the first line of a second report after `start`, if any.
     pub second: Option<usize>,
-    /// Indices (into the input lines) of the lines kept in `text`.
-    pub kept: Vec<usize>,
 }
 
 /// Collect the report that starts at line `start` (kind `kind`).
@@ -370,7 +383,6 @@ pub(crate) fn report_text(lines: &[Line<'_>], start: usize, kind: usize) -> Repo
     let mut text = String::new();
     let mut title_end = 0;
     let mut second = None;
-    let mut kept = Vec::new();
     let mut text_lines = 0usize;
     let mut skip_text = false;
     let mut cpu_traceback = false;
@@ -409,7 +421,6 @@ pub(crate) fn report_text(lines: &[Line<'_>], start: usize, kind: usize) -> Repo
         }
         text.push_str(l.console.message);
         text.push('\n');
-        kept.push(i);
         if second.is_none() || task_context {
             title_end = text.len();
         }
@@ -418,7 +429,6 @@ pub(crate) fn report_text(lines: &[Line<'_>], start: usize, kind: usize) -> Repo
         text,
         title_end,
         second,
-        kept,
     }
 }
 
@@ -685,9 +695,9 @@ impl Rules {
 
     fn push_groups(frames: &mut Vec<String>, caps: &regex::Captures<'_>, skip: &Regex) {
         for g in caps.iter().skip(1).flatten() {
-            let name = g.as_str();
-            if !skip.is_match(name) {
-                frames.push(name.to_string());
+            let name = demangle(g.as_str());
+            if !skip.is_match(&name) {
+                frames.push(name);
             }
         }
     }
@@ -768,7 +778,8 @@ impl Rules {
             return None;
         }
         let mut has_trace = false;
-        for key in &self.trace_start {
+        let required = self.trace_start.len() - self.optional_starts;
+        for (ki, key) in self.trace_start.iter().enumerate() {
             let Some(m) = key.find(report) else {
                 continue;
             };
@@ -789,7 +800,7 @@ impl Rules {
                     break;
                 }
             }
-            if !found {
+            if !found && ki < required {
                 return Some("no frames in a stack trace".into());
             }
         }
@@ -805,6 +816,16 @@ impl Rules {
             .find(|(prefixes, _)| prefixes.iter().any(|p| title.starts_with(p.as_str())))
             .map_or("", |(_, t)| t.as_str())
     }
+}
+
+/// Rust symbols (`_RNv…`, `_ZN…17h…E`) as their paths without the hash; others unchanged.
+fn demangle(name: &str) -> String {
+    if name.starts_with("_R") || name.starts_with("_ZN") {
+        if let Ok(d) = rustc_demangle::try_demangle(name) {
+            return format!("{d:#}");
+        }
+    }
+    name.to_string()
 }
 
 /// Replace what changes between two occurrences of the same bug: executor ids, addresses, IP

@@ -40,8 +40,9 @@ fn cases() -> Vec<Case> {
             log,
         };
         for l in head.lines() {
-            if let Some(t) = l.strip_prefix("TITLE: ") {
-                c.title = Some(t.to_string());
+            if let Some(t) = l.strip_prefix("TITLE:") {
+                // An empty TITLE: is syzkaller's "no crash" too.
+                c.title = Some(t.trim().to_string()).filter(|t| !t.is_empty());
             } else if let Some(t) = l.strip_prefix("ALT: ") {
                 c.alts.push(t.to_string());
             } else if let Some(t) = l.strip_prefix("TYPE: ") {
