@@ -545,7 +545,11 @@ fn read_cpu_line(m: &str, k: &mut KernelInfo) {
         return;
     };
     let after = &m[cp + 6..];
-    let (comm, rest) = match after.find(" Not tainted").or_else(|| after.find(" Tainted: ")) {
+    let stop = [" Not tainted", " Tainted: ", " Kdump: "]
+        .iter()
+        .filter_map(|p| after.find(p))
+        .min();
+    let (comm, rest) = match stop {
         Some(p) => (&after[..p], &after[p..]),
         None => match after.find(' ') {
             Some(p) => (&after[..p], &after[p..]),
@@ -553,7 +557,10 @@ fn read_cpu_line(m: &str, k: &mut KernelInfo) {
         },
     };
     k.comm = Some(comm.to_string());
-    let rest = rest.trim_start();
+    let mut rest = rest.trim_start();
+    if let Some(r) = rest.strip_prefix("Kdump: loaded") {
+        rest = r.trim_start();
+    }
     let after_taint = if let Some(r) = rest.strip_prefix("Not tainted") {
         r
     } else if let Some(r) = rest.strip_prefix("Tainted: ") {

@@ -148,7 +148,7 @@ pub fn read_oopses_with(transport: &dyn Transport, input: &str) -> Vec<Oops> {
         let report = titles::report_text(&lines, i, kind);
         let desc = titles::describe(&report, kind);
         let end = report.second.unwrap_or(lines.len());
-        let context = lines[i].console.context;
+        let context = titles::report_context(&lines, i);
         let kept: Vec<usize> = (i..end)
             .filter(|&k| k == i || lines[k].console.context == context)
             .collect();
@@ -235,7 +235,7 @@ fn register_dumps(lines: &[titles::Line<'_>], out: &mut Vec<Oops>) {
         }
         // Start at a "CPU: … PID:" line just before, if any.
         let mut start = i;
-        for j in (i.saturating_sub(8)..i).rev() {
+        for j in (i.saturating_sub(100)..i).rev() {
             if covered(j) {
                 break;
             }

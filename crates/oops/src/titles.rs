@@ -369,10 +369,23 @@ pub(crate) struct ReportText {
     pub second: Option<usize>,
 }
 
+/// The printk context of the report starting at `start`: the header line's, or when a tool
+/// prefixed the header line (`6 oops line(s); first: [  254.1] WARNING: …`) so that its stamp is
+/// not at the start, the next line's.
+pub(crate) fn report_context<'a>(lines: &[Line<'a>], start: usize) -> Context<'a> {
+    let own = lines[start].console.context;
+    if own == Context::None && rules().corrupted_title.is_match(lines[start].raw) {
+        if let Some(next) = lines.get(start + 1) {
+            return next.console.context;
+        }
+    }
+    own
+}
+
 /// Collect the report that starts at line `start` (kind `kind`).
 pub(crate) fn report_text(lines: &[Line<'_>], start: usize, kind: usize) -> ReportText {
     let rules = rules();
-    let context = lines[start].console.context;
+    let context = report_context(lines, start);
     let task_context = matches!(context, Context::Tag(_));
     let min_lines = if lines[start].raw.contains("BUG: KMSAN:") {
         16
