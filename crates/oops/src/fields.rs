@@ -236,7 +236,9 @@ pub fn parse_code_bytes(s: &str, window: &mut CodeWindow) -> bool {
 fn is_code_continuation(s: &str) -> bool {
     let mut n = 0;
     for tok in s.split_whitespace() {
-        let t = tok.trim_start_matches(['<', '(']).trim_end_matches(['>', ')']);
+        let t = tok
+            .trim_start_matches(['<', '('])
+            .trim_end_matches(['>', ')']);
         if !(t.len() == 2 && (t == "??" || t.bytes().all(|c| c.is_ascii_hexdigit()))) {
             return false;
         }
@@ -312,7 +314,11 @@ fn trace_label(msg: &str) -> Option<String> {
     if m.starts_with("Call Trace:") || m.starts_with("Call trace:") || m == "Backtrace:" {
         return Some("Call Trace".into());
     }
-    for p in ["Allocated by task", "Freed by task", "Last potentially related work creation:"] {
+    for p in [
+        "Allocated by task",
+        "Freed by task",
+        "Last potentially related work creation:",
+    ] {
         if m.starts_with(p) {
             return Some(m.trim_end_matches(':').to_string());
         }
@@ -374,7 +380,13 @@ pub fn read_fields(lines: &[(u32, &str)]) -> Fields {
                 let (mods, last) = match rest.find("[last unloaded:") {
                     Some(p) => (
                         &rest[..p],
-                        Some(rest[p + 15..].trim().trim_end_matches(']').trim().to_string()),
+                        Some(
+                            rest[p + 15..]
+                                .trim()
+                                .trim_end_matches(']')
+                                .trim()
+                                .to_string(),
+                        ),
                     ),
                     None => (rest, None),
                 };
@@ -532,11 +544,7 @@ fn read_cpu_line(m: &str, k: &mut KernelInfo) {
     // "CPU: 7 PID: 1598 Comm: ip Tainted: G    N 6.12.0net-next_main+ #2"
     let num = |key: &str| -> Option<u32> {
         let p = m.find(key)?;
-        m[p + key.len()..]
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
+        m[p + key.len()..].split_whitespace().next()?.parse().ok()
     };
     k.cpu = num("CPU: ");
     k.pid = num("PID: ");
@@ -619,8 +627,27 @@ fn read_register_line(m: &str, ln: u32, f: &mut Fields) -> bool {
     };
     let known = matches!(
         first,
-        "RSP" | "RAX" | "RDX" | "RBP" | "R10" | "R13" | "FS" | "CS" | "CR2" | "DR0" | "DR3" | "PKRU"
-            | "EAX" | "ESI" | "DS" | "CR0" | "R08" | "RCX" | "ORIG_RAX" | "knlGS" | "GS"
+        "RSP"
+            | "RAX"
+            | "RDX"
+            | "RBP"
+            | "R10"
+            | "R13"
+            | "FS"
+            | "CS"
+            | "CR2"
+            | "DR0"
+            | "DR3"
+            | "PKRU"
+            | "EAX"
+            | "ESI"
+            | "DS"
+            | "CR0"
+            | "R08"
+            | "RCX"
+            | "ORIG_RAX"
+            | "knlGS"
+            | "GS"
     );
     if !known || !m.trim_start().starts_with(first) {
         return false;
@@ -734,7 +761,11 @@ pub fn parse_frame(m: &str, ln: u32) -> Option<StackFrame> {
             // "func (file.c:12 file.h:3)" as decode_stacktrace.sh prints an offset-less frame.
             let sp = s.find(" (")?;
             let name = &s[..sp];
-            if name.is_empty() || !name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.') {
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.')
+            {
                 return None;
             }
             (
@@ -792,8 +823,11 @@ mod tests {
         assert!(!f.reliable);
         let f = parse_frame(" [<ffffffff81234567>] foo+0x1/0x2", 3).unwrap();
         assert_eq!(f.address, Some(0xffffffff81234567));
-        let f = parse_frame("do_syscall_64 (arch/x86/entry/common.c:52 arch/x86/entry/common.c:83)", 1)
-            .unwrap();
+        let f = parse_frame(
+            "do_syscall_64 (arch/x86/entry/common.c:52 arch/x86/entry/common.c:83)",
+            1,
+        )
+        .unwrap();
         assert_eq!(f.source.len(), 2);
         assert!(parse_frame("RIP: 0010:foo+0x1/0x2", 1).is_none());
     }

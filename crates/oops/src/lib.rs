@@ -107,17 +107,12 @@ impl Oops {
             .as_ref()
             .and_then(|r| r.symbol.as_ref())
             .is_some_and(kvm_name)
-            || self
-                .stack
-                .iter()
-                .filter(|f| f.reliable)
-                .take(8)
-                .any(|f| {
-                    f.symbol.as_ref().is_some_and(kvm_name)
-                        || f.source
-                            .iter()
-                            .any(|s| s.starts_with("arch/x86/kvm/") || s.starts_with("virt/kvm/"))
-                })
+            || self.stack.iter().filter(|f| f.reliable).take(8).any(|f| {
+                f.symbol.as_ref().is_some_and(kvm_name)
+                    || f.source
+                        .iter()
+                        .any(|s| s.starts_with("arch/x86/kvm/") || s.starts_with("virt/kvm/"))
+            })
             || self.title.contains(" in kvm_")
     }
 }
@@ -152,7 +147,13 @@ pub fn read_oopses_with(transport: &dyn Transport, input: &str) -> Vec<Oops> {
         let kept: Vec<usize> = (i..end)
             .filter(|&k| k == i || lines[k].console.context == context)
             .collect();
-        let mut oops = build(&lines, &kept, i, titles::rules().kinds[kind].name.clone(), desc);
+        let mut oops = build(
+            &lines,
+            &kept,
+            i,
+            titles::rules().kinds[kind].name.clone(),
+            desc,
+        );
         if kept.len() > MAX_REPORT_LINES {
             oops.warnings.push(format!(
                 "the report has {} lines; only the first {MAX_REPORT_LINES} were read",
@@ -268,7 +269,13 @@ fn register_dumps(lines: &[titles::Line<'_>], out: &mut Vec<Oops>) {
         let kept: Vec<usize> = (start..=end)
             .filter(|&k| lines[k].console.context == context)
             .collect();
-        let mut oops = build(lines, &kept, start, "register-dump".into(), Default::default());
+        let mut oops = build(
+            lines,
+            &kept,
+            start,
+            "register-dump".into(),
+            Default::default(),
+        );
         let func = oops.rip_function().unwrap_or("unknown code").to_string();
         oops.title = format!("register dump in {func}");
         oops.corrupted = None;

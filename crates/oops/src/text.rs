@@ -42,8 +42,7 @@ impl Transport for MailAndJournal {
 fn looks_quoted_printable(s: &str) -> bool {
     let b = s.as_bytes();
     let mut eq3d = memchr::memmem::find_iter(b, b"=3D");
-    eq3d.next().is_some()
-        && (eq3d.next().is_some() || memchr::memmem::find(b, b"=\n").is_some())
+    eq3d.next().is_some() && (eq3d.next().is_some() || memchr::memmem::find(b, b"=\n").is_some())
 }
 
 fn hex_val(b: u8) -> Option<u8> {
@@ -76,8 +75,7 @@ pub fn decode_quoted_printable(s: &str) -> String {
                 i += 1 + n;
                 // A quoted continuation repeats the quote marker: drop it.
                 let mut j = i;
-                while j < b.len() && (b[j] == b'>' || (b[j] == b' ' && j > i && b[j - 1] == b'>'))
-                {
+                while j < b.len() && (b[j] == b'>' || (b[j] == b' ' && j > i && b[j - 1] == b'>')) {
                     j += 1;
                 }
                 if j > i && b[i] == b'>' {

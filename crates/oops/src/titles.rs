@@ -15,7 +15,7 @@ use memchr::memmem;
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::text::{Context, ConsoleLine};
+use crate::text::{ConsoleLine, Context};
 
 const RULES_TOML: &str = include_str!("../data/titles.toml");
 
@@ -280,7 +280,8 @@ impl Kind {
 
     /// This kind starts a report on `line` (the line with its console prefix).
     pub fn matches(&self, line: &str) -> bool {
-        self.finder.find(line.as_bytes()).is_some() && !self.ignores().iter().any(|r| r.is_match(line))
+        self.finder.find(line.as_bytes()).is_some()
+            && !self.ignores().iter().any(|r| r.is_match(line))
     }
 }
 
@@ -411,19 +412,20 @@ pub(crate) fn report_text(lines: &[Line<'_>], start: usize, kind: usize) -> Repo
             }
         }
         let ctx1 = l.console.context;
-        if !is_start
-            && (l.questionable || (ctx1 != context && !(cpu_traceback && ctx1.is_cpu())))
-        {
+        if !is_start && (l.questionable || (ctx1 != context && !(cpu_traceback && ctx1.is_cpu()))) {
             continue;
         }
         text_lines += 1;
         let mut skip_line = skip_text;
-        if l.raw.contains("Disabling lock debugging due to kernel taint") {
+        if l.raw
+            .contains("Disabling lock debugging due to kernel taint")
+        {
             skip_line = true;
         } else if l.raw.contains("Sending NMI from CPU") {
             cpu_traceback = true;
         } else if (l.raw.contains("Kernel panic - not syncing")
-            || l.raw.contains("WARNING: possible circular locking dependency detected"))
+            || l.raw
+                .contains("WARNING: possible circular locking dependency detected"))
             && text_lines > min_lines
         {
             skip_text = true;
@@ -575,7 +577,10 @@ impl Rules {
             };
             let whole = caps.get(0).map_or(0, |m| m.start());
             let mut args: Vec<String> = (1..caps.len())
-                .map(|i| caps.get(i).map_or(String::new(), |m| m.as_str().to_string()))
+                .map(|i| {
+                    caps.get(i)
+                        .map_or(String::new(), |m| m.as_str().to_string())
+                })
                 .collect();
             corrupted = None;
             let mut frames = Vec::new();
@@ -686,7 +691,11 @@ impl Rules {
         for (i, f) in frames.iter().enumerate() {
             for (anchor, repl) in &self.hang_anchors {
                 if f.contains(anchor.as_str()) {
-                    let name = if repl.is_empty() { f.clone() } else { repl.clone() };
+                    let name = if repl.is_empty() {
+                        f.clone()
+                    } else {
+                        repl.clone()
+                    };
                     return Some((name, i));
                 }
             }

@@ -18,7 +18,10 @@ fn tsv(name: &str) -> Vec<Vec<String>> {
 }
 
 fn norm(s: &str) -> String {
-    s.to_ascii_lowercase().split_whitespace().collect::<Vec<_>>().join(" ")
+    s.to_ascii_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[test]
@@ -39,7 +42,12 @@ fn real_oopses_read_and_marker_instruction_matches_objdump() {
         let o = &oopses[0];
         let t = truth.iter().find(|r| r[0] == id).expect("truth row");
         let (marker, insn, bytes) = (&t[2], &t[3], t.get(4).map_or("", |s| s.as_str()));
-        println!("{id}: {:?} [{}] rip={:?}", o.title, o.kind, o.rip_function());
+        println!(
+            "{id}: {:?} [{}] rip={:?}",
+            o.title,
+            o.kind,
+            o.rip_function()
+        );
         if marker == "-" {
             // No bytes (Bad RIP value / Unable to access opcode bytes): no window, a note instead.
             assert!(o.code.is_none(), "{id}: expected no code bytes");
@@ -47,10 +55,18 @@ fn real_oopses_read_and_marker_instruction_matches_objdump() {
             continue;
         }
         let w = o.code.as_ref().expect("code window");
-        assert_eq!(w.marker, Some(marker.parse().unwrap()), "{id}: marker offset");
+        assert_eq!(
+            w.marker,
+            Some(marker.parse().unwrap()),
+            "{id}: marker offset"
+        );
         let code = kvmtriage_oops::decode::decode_oops(o, None).expect("decoded");
         let f = code.analysis.fault.as_ref().expect("fault instruction");
-        assert_eq!(kvmtriage_model::hex::bytes(&code.fault_bytes), *bytes, "{id}: bytes");
+        assert_eq!(
+            kvmtriage_model::hex::bytes(&code.fault_bytes),
+            *bytes,
+            "{id}: bytes"
+        );
         assert_eq!(norm(&f.text), norm(insn), "{id}: instruction text");
         assert!(f.synced, "{id}: listing in sync with the marker");
         checked += 1;

@@ -74,7 +74,10 @@ fn syzkaller_title_agreement() {
                     no_title_ok += 1;
                     corrupted_ok += 1;
                 } else {
-                    misses.push(format!("{}: no crash expected, got {:?}", c.name, oopses[0].title));
+                    misses.push(format!(
+                        "{}: no crash expected, got {:?}",
+                        c.name, oopses[0].title
+                    ));
                 }
             }
             Some(want) => {
@@ -130,7 +133,10 @@ fn syzkaller_title_agreement() {
         "syzkaller TYPE agreement: {type_ok}/{type_n} ({:.1}%); ALT titles found: {alt_ok}/{alt_n}",
         pct(type_ok, type_n)
     );
-    assert_eq!(no_title_ok, no_title, "files without TITLE: must give no oops");
+    assert_eq!(
+        no_title_ok, no_title,
+        "files without TITLE: must give no oops"
+    );
     assert!(
         pct(title_ok, with_title) >= 95.0,
         "title agreement {:.1}% is below the 95% target",
