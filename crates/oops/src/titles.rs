@@ -368,6 +368,8 @@ pub(crate) struct ReportText {
     pub title_end: usize,
     /// Index of the first line of a second report after `start`, if any.
     pub second: Option<usize>,
+    /// More than [`crate::MAX_REPORT_LINES`] lines: the rest was not read.
+    pub truncated: bool,
 }
 
 /// The printk context of the report starting at `start`: the header line's, or when a tool
@@ -400,6 +402,7 @@ pub(crate) fn report_text(lines: &[Line<'_>], start: usize, kind: usize) -> Repo
     let mut text_lines = 0usize;
     let mut skip_text = false;
     let mut cpu_traceback = false;
+    let mut truncated = false;
     for (i, l) in lines.iter().enumerate().skip(start) {
         let is_start = i == start;
         if !is_start && second.is_none() {
@@ -434,6 +437,14 @@ pub(crate) fn report_text(lines: &[Line<'_>], start: usize, kind: usize) -> Repo
         if !is_start && skip_line {
             continue;
         }
+        if text_lines > crate::MAX_REPORT_LINES {
+            // A runaway report (a 10 MB call trace): the title comes from its top.
+            truncated = true;
+            if second.is_some() {
+                break;
+            }
+            continue;
+        }
         text.push_str(l.console.message);
         text.push('\n');
         if second.is_none() || task_context {
@@ -444,6 +455,7 @@ pub(crate) fn report_text(lines: &[Line<'_>], start: usize, kind: usize) -> Repo
         text,
         title_end,
         second,
+        truncated,
     }
 }
 
@@ -469,16 +481,28 @@ pub(crate) fn describe(report: &ReportText, kind: usize) -> Description {
     let rules = rules();
     let k = &rules.kinds[kind];
     let text = &report.text[..report.title_end];
-    let (mut title, mut corrupted, mut alts, format, frames) = rules.extract(text, k);
-    if title.is_empty() {
-        // Nothing matched within the title part: the header line itself.
-        let (t, c, a, f, fr) = rules.extract(&report.text, k);
-        title = t;
-        corrupted = c;
-        alts = a;
-        return finish(rules, title, corrupted, alts, f, fr, &report.text);
+    let (title, corrupted, alts, format, frames) = rules.extract(text, k);
+    if !title.is_empty() {
+        return finish(rules, title, corrupted, alts, format, frames, &report.text);
     }
-    finish(rules, title, corrupted, alts, format, frames, &report.text)
+    // Nothing matched within the title part: try the whole report.
+    let (title, corrupted, alts, format, frames) = rules.extract(&report.text, k);
+    if !title.is_empty() {
+        return finish(rules, title, corrupted, alts, format, frames, &report.text);
+    }
+    // The header was on the line but not in its message (cut by a `? ` frame marker or the
+    // console prefix): name the kind and call the report corrupted.
+    let mut d = finish(
+        rules,
+        k.header.trim_end_matches(':').to_string(),
+        None,
+        Vec::new(),
+        None,
+        Vec::new(),
+        &report.text,
+    );
+    d.corrupted = Some("the header line could not be read".into());
+    d
 }
 
 fn finish(
