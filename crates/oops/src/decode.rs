@@ -91,16 +91,14 @@ pub fn decode_oops(oops: &Oops, rip: Option<u64>) -> Option<OopsCode> {
         rip,
         cs_base: 0,
     };
-    let state = bridge::machine_state(&oops.cpu, rip);
+    // The listing's RIP stands in for a symbolic one, so that RIP-relative operands resolve.
+    let mut state = oops.cpu.clone();
+    state.rip = Some(rip);
     let analysis = analyze_code(&input, &state, &CodeOptions::default());
-    // The trapping instruction's bytes, from the window (the engine's `length` of them).
-    let fault_bytes: Vec<u8> = analysis.fault.as_ref().map_or(Vec::new(), |f| {
-        window.bytes[marker..]
-            .iter()
-            .take(f.length)
-            .map_while(|b| *b)
-            .collect()
-    });
+    let fault_bytes: Vec<u8> = analysis
+        .fault
+        .as_ref()
+        .map_or(Vec::new(), |f| f.bytes.clone());
     let trap = analysis.fault.as_ref().and_then(|_| {
         let b = &fault_bytes;
         let at = b.iter().position(|&x| x == 0x0f)?;
@@ -123,40 +121,4 @@ pub fn decode_oops(oops: &Oops, rip: Option<u64>) -> Option<OopsCode> {
         fault_bytes,
         analysis,
     })
-}
-
-/// Registers for kvmtriage-x86's semantics. crates/x86 is moving to the one CPU model (issue 8);
-/// until that lands on main this copies the GPRs it reads. Delete with the conversion.
-mod bridge {
-    use kvmtriage_model::{CpuState, Gpr};
-    use kvmtriage_x86::MachineState;
-
-    pub fn machine_state(cpu: &CpuState, rip: u64) -> MachineState {
-        let g = |r| cpu.gpr(r);
-        MachineState {
-            rax: g(Gpr::Rax),
-            rbx: g(Gpr::Rbx),
-            rcx: g(Gpr::Rcx),
-            rdx: g(Gpr::Rdx),
-            rsi: g(Gpr::Rsi),
-            rdi: g(Gpr::Rdi),
-            rbp: g(Gpr::Rbp),
-            rsp: g(Gpr::Rsp),
-            r8: g(Gpr::R8),
-            r9: g(Gpr::R9),
-            r10: g(Gpr::R10),
-            r11: g(Gpr::R11),
-            r12: g(Gpr::R12),
-            r13: g(Gpr::R13),
-            r14: g(Gpr::R14),
-            r15: g(Gpr::R15),
-            rip: Some(rip),
-            rflags: cpu.rflags,
-            cr0: cpu.cr0,
-            cr2: cpu.cr2,
-            cr3: cpu.cr3,
-            cr4: cpu.cr4,
-            ..MachineState::default()
-        }
-    }
 }
