@@ -60,7 +60,10 @@ pub struct SymRef {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RipLine {
     /// CS selector (`0010` kernel, `0033` user).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "kvmtriage_model::hex::opt_uint"
+    )]
     pub cs: Option<u16>,
     #[serde(
         skip_serializing_if = "Option::is_none",

@@ -154,7 +154,7 @@ pub fn read_oopses_with(transport: &dyn Transport, input: &str) -> Vec<Oops> {
             titles::rules().kinds[kind].name.clone(),
             desc,
         );
-        if kept.len() > MAX_REPORT_LINES {
+        if kept.len() > MAX_REPORT_LINES || report.truncated {
             oops.warnings.push(format!(
                 "the report has {} lines; only the first {MAX_REPORT_LINES} were read",
                 kept.len()
@@ -186,7 +186,7 @@ fn build(
     let last = numbered.last().map_or(start as u32 + 1, |l| l.0);
     Oops {
         kind,
-        header: lines[start].console.message.trim().to_string(),
+        header: header_text(&lines[start]),
         title: desc.title,
         alt_titles: desc.alt_titles,
         crash_type: desc.crash_type,
@@ -208,6 +208,18 @@ fn build(
         },
         warnings: f.warnings,
     }
+}
+
+/// The header line from the header on (a tool may have put text and a timestamp before it).
+fn header_text(line: &titles::Line<'_>) -> String {
+    let msg = line.console.message.trim();
+    if let Some(k) = titles::header_kind(line.raw) {
+        let h = titles::rules().kinds[k].header.as_str();
+        if let Some(p) = msg.find(h) {
+            return msg[p..].trim_end().to_string();
+        }
+    }
+    msg.to_string()
 }
 
 /// Register blocks (`RIP: 0010:…` with registers) outside every titled report: an NMI
@@ -276,7 +288,16 @@ fn register_dumps(lines: &[titles::Line<'_>], out: &mut Vec<Oops>) {
             "register-dump".into(),
             Default::default(),
         );
-        let func = oops.rip_function().unwrap_or("unknown code").to_string();
+        let user = oops
+            .rip
+            .as_ref()
+            .and_then(|r| r.cs)
+            .is_some_and(|cs| cs & 3 == 3);
+        let func = match oops.rip_function() {
+            Some(f) => f.to_string(),
+            None if user => "user space".to_string(),
+            None => "unknown code".to_string(),
+        };
         oops.title = format!("register dump in {func}");
         oops.corrupted = None;
         found.push(oops);

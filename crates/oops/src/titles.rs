@@ -136,7 +136,7 @@ struct Format {
 
 pub(crate) struct Kind {
     pub name: String,
-    header: String,
+    pub header: String,
     finder: memmem::Finder<'static>,
     ignore_src: Vec<String>,
     ignore: OnceLock<Vec<Regex>>,
