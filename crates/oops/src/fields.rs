@@ -471,10 +471,10 @@ pub fn read_fields(lines: &[(u32, &str)]) -> Fields {
                     continue;
                 }
             }
-            if m.starts_with("EIP is at ") {
+            if let Some(at) = m.strip_prefix("EIP is at ") {
                 if let Some(r) = f.rip.as_mut() {
                     if r.symbol.is_none() {
-                        r.symbol = parse_symref(&m[10..]).map(|(s, _)| s);
+                        r.symbol = parse_symref(at).map(|(s, _)| s);
                     }
                 }
                 continue;

@@ -127,10 +127,10 @@ pub fn read_oopses(input: &str) -> Vec<Oops> {
 
 /// [`read_oopses`] with another transport layer.
 pub fn read_oopses_with(transport: &dyn Transport, input: &str) -> Vec<Oops> {
-    let decoded = transport.decode(input);
-    let lines: Vec<titles::Line<'_>> = decoded
-        .split('\n')
-        .map(|l| titles::Line::new(transport.strip_carrier(l)))
+    let logical = transport.lines(input);
+    let lines: Vec<titles::Line<'_>> = logical
+        .iter()
+        .map(|(n, l)| titles::Line::new(*n, transport.strip_carrier(l)))
         .collect();
     let mut out = Vec::new();
     let mut i = 0;
@@ -180,10 +180,10 @@ fn build(
     let numbered: Vec<(u32, &str)> = kept
         .iter()
         .take(MAX_REPORT_LINES)
-        .map(|&k| (k as u32 + 1, lines[k].raw_message()))
+        .map(|&k| (lines[k].number, lines[k].raw_message()))
         .collect();
     let f = fields::read_fields(&numbered);
-    let last = numbered.last().map_or(start as u32 + 1, |l| l.0);
+    let last = numbered.last().map_or(lines[start].number, |l| l.0);
     Oops {
         kind,
         header: header_text(&lines[start]),
@@ -203,7 +203,7 @@ fn build(
         kernel_gs_base: f.kernel_gs_base,
         stack: f.stack,
         source: SourceSpan {
-            first_line: start as u32 + 1,
+            first_line: lines[start].number,
             last_line: last,
         },
         warnings: f.warnings,
@@ -227,9 +227,9 @@ fn header_text(line: &titles::Line<'_>) -> String {
 /// was lost. Read as kind `register-dump`.
 fn register_dumps(lines: &[titles::Line<'_>], out: &mut Vec<Oops>) {
     let covered = |i: usize| {
-        out.iter().any(|o| {
-            (o.source.first_line as usize..=o.source.last_line as usize).contains(&(i + 1))
-        })
+        let n = lines[i].number;
+        out.iter()
+            .any(|o| (o.source.first_line..=o.source.last_line).contains(&n))
     };
     let mut found = Vec::new();
     let mut i = 0;

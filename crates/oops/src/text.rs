@@ -1,31 +1,32 @@
-//! The line layer under the oops reader: undoing the transport (quoted-printable mail, mail
-//! quoting, journald/syslog prefixes) and splitting each console line into its printk context and
-//! message.
+//! The line layer under the oops reader: undoing the transport and splitting each console line
+//! into its printk context and message.
 //!
-//! crates/dump is making its own transport layer public (issue 8); until it lands the oops reader
-//! uses this module through [`Transport`], so that switching is one `impl`.
+//! Physical lines become logical lines through kvmtriage-dump's public transport layer (the one
+//! the QEMU dump reader uses: CRLF, a byte-order mark, quoted-printable mail with its soft line
+//! breaks and `=3D` escapes, mailer-wrapped tokens). Then this module removes what carried the
+//! line (mail quoting, journald/syslog headers) but keeps the console timestamp and the
+//! `[T123]`/`[C1]` caller tag, which tell one CPU's or task's report from another's.
 
 use std::borrow::Cow;
 
 /// A transport layer: how the input's lines are unwrapped before the console-log parsing.
 pub trait Transport {
-    /// The whole input with any body encoding undone (quoted-printable).
-    fn decode<'a>(&self, input: &'a str) -> Cow<'a, str>;
+    /// The input's logical lines with their first physical line number (1-based).
+    fn lines<'a>(&self, input: &'a str) -> Vec<(u32, Cow<'a, str>)>;
     /// One line with its carrier's prefix (mail quoting, journald/syslog header) removed.
     fn strip_carrier<'a>(&self, line: &'a str) -> &'a str;
 }
 
-/// The transport used today: quoted-printable, `>` quoting, journald and syslog prefixes.
+/// The transport used today: kvmtriage-dump's logical lines, then `>` quoting, journald and
+/// syslog prefixes.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct MailAndJournal;
 
 impl Transport for MailAndJournal {
-    fn decode<'a>(&self, input: &'a str) -> Cow<'a, str> {
-        if looks_quoted_printable(input) {
-            Cow::Owned(decode_quoted_printable(input))
-        } else {
-            Cow::Borrowed(input)
-        }
+    fn lines<'a>(&self, input: &'a str) -> Vec<(u32, Cow<'a, str>)> {
+        kvmtriage_dump::transport::Lines::new(input)
+            .map(|l| (l.number, Cow::Owned(l.text)))
+            .collect()
     }
 
     fn strip_carrier<'a>(&self, line: &'a str) -> &'a str {
@@ -33,68 +34,6 @@ impl Transport for MailAndJournal {
         let line = strip_mail_quote(line);
         strip_journal(line)
     }
-}
-
-/// `=3D` (an encoded `=`) in the text, or a soft line break (`=` at a line end) with `=XX` escapes:
-/// the body is quoted-printable.
-/// Requires an encoded `=` (`=3D`) and either a soft break or a second `=3D`: a console log has
-/// `age=4294…` and `=` line ends of its own.
-fn looks_quoted_printable(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut eq3d = memchr::memmem::find_iter(b, b"=3D");
-    eq3d.next().is_some() && (eq3d.next().is_some() || memchr::memmem::find(b, b"=\n").is_some())
-}
-
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
-    }
-}
-
-/// Undo quoted-printable: `=XX` escapes and `=` soft line breaks (a quoted line's `> ` prefix on
-/// the continuation is dropped too). Invalid escapes stay as they are.
-pub fn decode_quoted_printable(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'=' {
-            // Soft break: "=\n" or "=\r\n".
-            let rest = &b[i + 1..];
-            let nl = if rest.starts_with(b"\r\n") {
-                Some(2)
-            } else if rest.starts_with(b"\n") {
-                Some(1)
-            } else {
-                None
-            };
-            if let Some(n) = nl {
-                i += 1 + n;
-                // A quoted continuation repeats the quote marker: drop it.
-                let mut j = i;
-                while j < b.len() && (b[j] == b'>' || (b[j] == b' ' && j > i && b[j - 1] == b'>')) {
-                    j += 1;
-                }
-                if j > i && b[i] == b'>' {
-                    i = j;
-                }
-                continue;
-            }
-            if let (Some(&h), Some(&l)) = (b.get(i + 1), b.get(i + 2)) {
-                if let (Some(h), Some(l)) = (hex_val(h), hex_val(l)) {
-                    out.push(h << 4 | l);
-                    i += 3;
-                    continue;
-                }
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `> `, `>> `, `> > ` at the start of a mail line. Kernel lines never start with `>`.
@@ -300,7 +239,7 @@ mod tests {
             "BUG: x"
         );
         assert_eq!(t.strip_carrier("  plain"), "  plain");
-        assert_eq!(decode_quoted_printable("a=3Db=\nc"), "a=bc");
-        assert_eq!(decode_quoted_printable("> a=\n> b"), "> ab");
+        let l = t.lines("x\r\n> a=3Db=\n> c\n");
+        assert_eq!(l[1], (2, Cow::Borrowed("> a=bc")));
     }
 }

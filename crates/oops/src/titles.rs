@@ -288,6 +288,8 @@ impl Kind {
 /// A line prepared for the report finder.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Line<'a> {
+    /// First physical input line (1-based).
+    pub number: u32,
     /// The line without its carrier prefix, console prefix still on.
     pub raw: &'a str,
     pub console: ConsoleLine<'a>,
@@ -305,7 +307,7 @@ impl<'a> Line<'a> {
 }
 
 impl<'a> Line<'a> {
-    pub fn new(raw: &'a str) -> Line<'a> {
+    pub fn new(number: u32, raw: &'a str) -> Line<'a> {
         let console = crate::text::split_console(raw);
         let mut questionable = false;
         let mut console = console;
@@ -323,6 +325,7 @@ impl<'a> Line<'a> {
             }
         }
         Line {
+            number,
             raw,
             console,
             questionable,
