@@ -110,7 +110,9 @@ pub struct SymbolFile {
     /// For a module: its name (from `.modinfo`, else the file name).
     pub module: Option<String>,
     table: Table,
-    dwarf: Option<addr2line::Context<Reader>>,
+    /// DWARF lookups fill lazy caches inside the context: behind a lock, so that loaded symbols
+    /// can be shared between threads (a server's workers).
+    dwarf: Option<std::sync::Mutex<addr2line::Context<Reader>>>,
 }
 
 impl std::fmt::Debug for SymbolFile {
@@ -236,10 +238,12 @@ impl SymbolFile {
         let dwarf = if is_module || file.section_by_name(".debug_info").is_none() {
             None
         } else {
-            Some(load_dwarf(&file).map_err(|what| SymbolError::Dwarf {
-                path: path.to_path_buf(),
-                what,
-            })?)
+            Some(std::sync::Mutex::new(load_dwarf(&file).map_err(
+                |what| SymbolError::Dwarf {
+                    path: path.to_path_buf(),
+                    what,
+                },
+            )?))
         };
         Ok(SymbolFile {
             path: path.to_path_buf(),
@@ -259,6 +263,10 @@ impl SymbolFile {
         let Some(ctx) = &self.dwarf else {
             return Vec::new();
         };
+        // A panic while holding the lock cannot leave the context inconsistent for reading.
+        let ctx = ctx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut out = Vec::new();
         let Ok(mut frames) = ctx.find_frames(addr).skip_all_loads() else {
             return out;
@@ -373,6 +381,7 @@ pub struct Symbolized {
 /// Every symbol file given with `--symbols`.
 #[derive(Debug, Default)]
 pub struct Symbols {
+    /// In the order given.
     pub files: Vec<SymbolFile>,
 }
 
@@ -555,5 +564,14 @@ impl Symbols {
             ));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn symbols_are_shareable() {
+        fn sync_send<T: Send + Sync>() {}
+        sync_send::<super::Symbols>();
     }
 }

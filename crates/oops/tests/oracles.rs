@@ -141,7 +141,10 @@ fn build_c(tag: &str, extra: &[&str]) -> Result<Built, Failed> {
 }
 
 /// GNU addr2line -i -f for many addresses: per address, (function, file, line) innermost first.
-fn gnu_addr2line(exe: &Path, addrs: &[u64]) -> Result<Vec<Vec<(String, String, u32)>>, Failed> {
+/// (function, file, line), innermost first.
+type Chain = Vec<(String, String, u32)>;
+
+fn gnu_addr2line(exe: &Path, addrs: &[u64]) -> Result<Vec<Chain>, Failed> {
     // -a prints each address first, which separates the answers.
     let out = Command::new("addr2line")
         .args(["-a", "-i", "-f", "-e"])
@@ -149,7 +152,7 @@ fn gnu_addr2line(exe: &Path, addrs: &[u64]) -> Result<Vec<Vec<(String, String, u
         .args(addrs.iter().map(|a| format!("{a:#x}")))
         .output()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut res: Vec<Vec<(String, String, u32)>> = Vec::new();
+    let mut res: Vec<Chain> = Vec::new();
     let mut lines = text.lines().peekable();
     while let Some(l) = lines.next() {
         if l.starts_with("0x") {
@@ -378,7 +381,7 @@ fn run_decodecode(dc: &Path, o: &kvmtriage_oops::Oops) -> Result<Option<String>,
     let w = o.code.as_ref().unwrap();
     let line = format!("Code: {}\n", w.text());
     let mut child = Command::new("bash")
-        .arg(&dc)
+        .arg(dc)
         .env("ARCH", "x86_64")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
