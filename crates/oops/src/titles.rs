@@ -91,13 +91,78 @@ fn expand(re: &str) -> String {
         .replace("%PC%", r"\[<?(?:0x)?[0-9a-f]+>?\]")
         .replace("%FUNC%", r"([a-zA-Z0-9_]+)(?:\.|\+)")
         .replace("%SRC%", r"([a-zA-Z0-9_/.\-]+\.[a-z]+:[0-9]+)")
-        .replace("%TASK%", r"[\s\S]{0,100}?")
+        .replace("%TASK%", r"(?s:.){0,100}?")
+}
+
+/// `\d`, `\w`, `\s` and their negations as ASCII classes, as in the kernel's (and syzkaller's
+/// RE2) sense; Unicode classes would only make the automata bigger and slower to build.
+fn ascii_classes(re: &str) -> String {
+    let mut out = String::with_capacity(re.len() + 16);
+    let mut in_class = 0usize;
+    let mut chars = re.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                let Some(n) = chars.next() else {
+                    out.push(c);
+                    break;
+                };
+                let (outside, inside) = match n {
+                    'd' => ("[0-9]", "0-9"),
+                    'D' => ("[^0-9]", ""),
+                    'w' => ("[0-9A-Za-z_]", "0-9A-Za-z_"),
+                    'W' => ("[^0-9A-Za-z_]", ""),
+                    's' => ("[\\t\\n\\x0B\\x0C\\r ]", "\\t\\n\\x0B\\x0C\\r "),
+                    'S' => ("[^\\t\\n\\x0B\\x0C\\r ]", ""),
+                    _ => ("", ""),
+                };
+                let rep = if in_class > 0 { inside } else { outside };
+                if rep.is_empty() {
+                    out.push(c);
+                    out.push(n);
+                } else {
+                    out.push_str(rep);
+                }
+            }
+            '[' => {
+                if in_class > 0 && chars.peek() == Some(&':') {
+                    // A POSIX class `[:space:]` inside a bracket: copy it whole.
+                    out.push(c);
+                    for d in chars.by_ref() {
+                        out.push(d);
+                        if d == ']' {
+                            break;
+                        }
+                    }
+                    continue;
+                }
+                in_class += 1;
+                out.push(c);
+                // `[]…]` and `[^]…]`: a leading `]` is literal.
+                if chars.peek() == Some(&'^') {
+                    out.push('^');
+                    chars.next();
+                }
+                if chars.peek() == Some(&']') {
+                    out.push(']');
+                    chars.next();
+                }
+            }
+            ']' if in_class > 0 => {
+                in_class -= 1;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 fn compile(re: &str) -> Regex {
     // The rules are embedded data checked by the tests (`rules_compile`): a bad pattern is a
     // build defect, not bad input.
-    Regex::new(&expand(re)).unwrap_or_else(|e| panic!("data/titles.toml: bad regex {re:?}: {e}"))
+    let p = ascii_classes(&expand(re));
+    Regex::new(&p).unwrap_or_else(|e| panic!("data/titles.toml: bad regex {re:?}: {e}"))
 }
 
 /// The RIP/IP line of an x86 oops (and the instruction-pointer lines of other architectures'
@@ -120,18 +185,33 @@ enum Pick {
 struct Stack {
     parts: Vec<Part>,
     parts2: Vec<Part>,
-    skip: Regex,
+    /// The format's own skip patterns (the global ones are [`Rules::skip`]).
+    skip: Option<Regex>,
     pick: Pick,
 }
 
 struct Format {
     title: Regex,
-    report: Option<Regex>,
-    fmt: String,
-    alt: Vec<String>,
-    stack: Option<Stack>,
+    /// Compiled when the title matched (most formats never get that far).
+    report: OnceLock<Option<Regex>>,
+    stack: OnceLock<Option<Stack>>,
+    cfg: FormatCfg,
     no_stack_trace: bool,
     corrupted: bool,
+}
+
+impl Format {
+    fn report(&self) -> Option<&Regex> {
+        self.report
+            .get_or_init(|| self.cfg.report.as_deref().map(compile))
+            .as_ref()
+    }
+
+    fn stack(&self, rules: &Rules) -> Option<&Stack> {
+        self.stack
+            .get_or_init(|| rules.build_stack(&self.cfg))
+            .as_ref()
+    }
 }
 
 pub(crate) struct Kind {
@@ -152,7 +232,9 @@ pub(crate) struct Rules {
     corrupted_lines: Vec<Regex>,
     strip_prefixes: Vec<String>,
     global_skip: Vec<String>,
-    stall_anchors: Vec<Regex>,
+    skip: OnceLock<Regex>,
+    stall_src: Vec<String>,
+    stall_anchors: OnceLock<Regex>,
     hang_anchors: Vec<(String, String)>,
     hang_skip: Vec<String>,
     pub kinds: Vec<Kind>,
@@ -201,7 +283,9 @@ impl Rules {
                 .collect(),
             strip_prefixes: file.frames.strip_prefixes,
             global_skip: file.frames.skip,
-            stall_anchors: file.pick.stall_anchors.iter().map(|s| compile(s)).collect(),
+            skip: OnceLock::new(),
+            stall_src: file.pick.stall_anchors,
+            stall_anchors: OnceLock::new(),
             hang_anchors: file.pick.hang_anchors,
             hang_skip: file.pick.hang_skip,
             kinds,
@@ -236,16 +320,10 @@ impl Rules {
                 })
                 .collect()
         };
-        let skip: Vec<&str> = self
-            .global_skip
-            .iter()
-            .chain(f.skip.iter())
-            .map(String::as_str)
-            .collect();
         Some(Stack {
             parts: parts(&stack),
             parts2: parts(&stack2),
-            skip: compile(&skip.join("|")),
+            skip: (!f.skip.is_empty()).then(|| compile(&f.skip.join("|"))),
             pick: match f.pick.as_deref() {
                 Some("stall") => Pick::Stall,
                 Some("hang") => Pick::Hang,
@@ -261,16 +339,15 @@ impl Kind {
             .get_or_init(|| self.ignore_src.iter().map(|s| compile(s)).collect())
     }
 
-    fn formats(&self, rules: &Rules) -> &[Format] {
+    fn formats(&self) -> &[Format] {
         self.formats.get_or_init(|| {
             self.formats_src
                 .iter()
                 .map(|f| Format {
                     title: compile(&f.title),
-                    report: f.report.as_deref().map(compile),
-                    fmt: f.fmt.clone(),
-                    alt: f.alt.clone(),
-                    stack: rules.build_stack(f),
+                    report: OnceLock::new(),
+                    stack: OnceLock::new(),
+                    cfg: f.clone(),
                     no_stack_trace: f.no_stack_trace,
                     corrupted: f.corrupted,
                 })
@@ -332,6 +409,49 @@ impl<'a> Line<'a> {
             full,
         }
     }
+}
+
+/// Every kind's header (`data/titles.toml`; a test keeps the two equal): a text holding none of
+/// them, and no `RIP:`/`EIP:` line, has no oops, and the rules are not even loaded.
+pub(crate) const HEADERS: &[&str] = &[
+    "BUG:",
+    "WARNING:",
+    "INFO:",
+    "Unable to handle kernel",
+    "general protection fault",
+    "stack segment: ",
+    "Kernel panic",
+    "PANIC: double fault",
+    "rust_kernel: panicked",
+    "kernel BUG",
+    "Kernel BUG",
+    "BUG kmalloc-",
+    "divide error:",
+    "divide_error:",
+    "invalid opcode:",
+    "int3:",
+    "UBSAN:",
+    "Booting the kernel.",
+    "unregister_netdevice: waiting for",
+    "VFS: Close: file count is 0",
+    "VFS: Busy inodes after unmount",
+    "Internal error:",
+    "Unhandled fault:",
+    "Alignment trap:",
+    "trusty: panic",
+    "fatal error:",
+    "SYZFAIL:",
+    "SYZFATAL:",
+    "panic:",
+];
+
+/// True when `text` may hold an oops (a header or a register line somewhere).
+pub(crate) fn might_hold_oops(text: &str) -> bool {
+    let b = text.as_bytes();
+    HEADERS
+        .iter()
+        .chain(["RIP: ", "EIP: "].iter())
+        .any(|h| memmem::find(b, h.as_bytes()).is_some())
 }
 
 /// The kind whose header starts a report on this line, if any.
@@ -579,7 +699,7 @@ impl Rules {
         let mut frames_out: Vec<String> = Vec::new();
         let mut start_pos = text.len();
         let mut matched_title = false;
-        for f in kind.formats(self) {
+        for f in kind.formats() {
             let Some(m) = f.title.find(text) else {
                 continue;
             };
@@ -592,7 +712,7 @@ impl Rules {
                 start_pos = m.start();
             }
             matched_title = true;
-            let caps = match &f.report {
+            let caps = match f.report() {
                 Some(r) => match r.captures(text) {
                     Some(c) => c,
                     None => continue,
@@ -611,7 +731,7 @@ impl Rules {
                 .collect();
             corrupted = None;
             let mut frames = Vec::new();
-            if let Some(stack) = &f.stack {
+            if let Some(stack) = f.stack(self) {
                 let (fr, ok) = self.stack_frames(stack, &text[whole..]);
                 if !ok {
                     corrupted = Some("no frames in the stack trace".into());
@@ -620,9 +740,9 @@ impl Rules {
             }
             let prefix_len = args.len();
             args.extend(frames.iter().map(|f| f.canonical.clone()));
-            desc = fill(&f.fmt, &args);
+            desc = fill(&f.cfg.fmt, &args);
             alts.clear();
-            for a in &f.alt {
+            for a in &f.cfg.alt {
                 alts.push(fill(a, &args));
             }
             // Titles with partly stripped syscall prefixes help matching older titles.
@@ -641,11 +761,11 @@ impl Rules {
                     list.push(t.to_string());
                 }
                 if add {
-                    let t = fill(&f.fmt, &list);
+                    let t = fill(&f.cfg.fmt, &list);
                     if t != desc {
                         alts.push(t);
                     }
-                    for a in &f.alt {
+                    for a in &f.cfg.alt {
                         alts.push(fill(a, &list));
                     }
                 }
@@ -700,7 +820,10 @@ impl Rules {
     fn pick_stall(&self, frames: &[String]) -> Option<(String, usize)> {
         let (mut prev, mut prev_i) = (frames[0].clone(), 0);
         for (i, f) in frames.iter().enumerate() {
-            if self.stall_anchors.iter().any(|r| r.is_match(f)) {
+            let anchors = self
+                .stall_anchors
+                .get_or_init(|| compile(&self.stall_src.join("|")));
+            if anchors.is_match(f) {
                 if f.contains("smp_call_function") {
                     return Some(("smp_call_function".to_string(), i));
                 }
@@ -742,10 +865,15 @@ impl Rules {
         self.stack_frames_with(stack, &stack.parts2, text)
     }
 
-    fn push_groups(frames: &mut Vec<String>, caps: &regex::Captures<'_>, skip: &Regex) {
+    fn push_groups(&self, frames: &mut Vec<String>, caps: &regex::Captures<'_>, stack: &Stack) {
+        let global = self
+            .skip
+            .get_or_init(|| compile(&self.global_skip.join("|")));
         for g in caps.iter().skip(1).flatten() {
             let name = demangle(g.as_str());
-            if !skip.is_match(&name) {
+            let skipped =
+                global.is_match(&name) || stack.skip.as_ref().is_some_and(|r| r.is_match(&name));
+            if !skipped {
                 frames.push(name);
             }
         }
@@ -789,13 +917,13 @@ impl Rules {
                         }
                         if let Some(Part::Re(next)) = parts.get(idx + 1) {
                             if let Some(c) = next.captures(ln) {
-                                Self::push_groups(&mut raw, &c, &stack.skip);
+                                self.push_groups(&mut raw, &c, stack);
                                 idx += 1;
                                 break;
                             }
                         }
                         if let Some(c) = self.frame_line.iter().find_map(|r| r.captures(ln)) {
-                            Self::push_groups(&mut raw, &c, &stack.skip);
+                            self.push_groups(&mut raw, &c, stack);
                         }
                     }
                 }
@@ -806,7 +934,7 @@ impl Rules {
                             break;
                         }
                         if let Some(c) = re.captures(ln) {
-                            Self::push_groups(&mut raw, &c, &stack.skip);
+                            self.push_groups(&mut raw, &c, stack);
                             break;
                         }
                     }
@@ -946,8 +1074,27 @@ mod tests {
         let r = rules();
         for k in &r.kinds {
             let _ = k.ignores();
-            assert!(!k.formats(r).is_empty(), "{} has no formats", k.name);
+            assert!(!k.formats().is_empty(), "{} has no formats", k.name);
+            for f in k.formats() {
+                let _ = f.report();
+                let _ = f.stack(r);
+            }
         }
+        let _ = compile(&r.global_skip.join("|"));
+        let _ = compile(&r.stall_src.join("|"));
+        // The prefilter knows every header.
+        let headers: Vec<&str> = r.kinds.iter().map(|k| k.header.as_str()).collect();
+        for h in &headers {
+            assert!(HEADERS.contains(h), "HEADERS lacks {h:?}");
+        }
+        assert_eq!(HEADERS.len(), headers.len());
+    }
+
+    #[test]
+    fn ascii_class_rewrite() {
+        assert_eq!(ascii_classes(r"a\d+[\w.]"), "a[0-9]+[0-9A-Za-z_.]");
+        assert_eq!(ascii_classes(r"[[:space:]]\W"), "[[:space:]][^0-9A-Za-z_]");
+        assert!(compile(r"(\W)(\d+)(\W|$)").is_match(" 12 "));
     }
 
     #[test]
