@@ -17,7 +17,8 @@ use serde::Deserialize;
 
 use crate::text::{ConsoleLine, Context};
 
-const RULES_TOML: &str = include_str!("../data/titles.toml");
+/// `data/titles.toml`, converted to JSON by build.rs.
+const RULES_JSON: &str = include_str!(concat!(env!("OUT_DIR"), "/titles.json"));
 
 #[derive(Deserialize)]
 struct RulesFile {
@@ -232,7 +233,7 @@ pub(crate) struct Rules {
     corrupted_lines: Vec<Regex>,
     strip_prefixes: Vec<String>,
     global_skip: Vec<String>,
-    skip: OnceLock<Regex>,
+    skip: OnceLock<SkipList>,
     stall_src: Vec<String>,
     stall_anchors: OnceLock<Regex>,
     hang_anchors: Vec<(String, String)>,
@@ -243,6 +244,11 @@ pub(crate) struct Rules {
     corrupted_title: Regex,
 }
 
+/// Load (parse and compile the always-needed parts of) the rules now; for start-up timing.
+pub fn load_rules_for_timing() {
+    let _ = rules();
+}
+
 pub(crate) fn rules() -> &'static Rules {
     static RULES: OnceLock<Rules> = OnceLock::new();
     RULES.get_or_init(Rules::load)
@@ -250,8 +256,12 @@ pub(crate) fn rules() -> &'static Rules {
 
 impl Rules {
     fn load() -> Rules {
-        let file: RulesFile = toml::from_str(RULES_TOML)
-            .unwrap_or_else(|e| panic!("data/titles.toml does not parse: {e}"));
+        let t = std::time::Instant::now();
+        let file: RulesFile = serde_json::from_str(RULES_JSON)
+            .unwrap_or_else(|e| panic!("data/titles.toml does not fit the rules' schema: {e}"));
+        if std::env::var_os("KVMTRIAGE_OOPS_TIMING").is_some() {
+            eprintln!("titles.toml parsed in {:?}", t.elapsed());
+        }
         let kinds = file
             .kind
             .into_iter()
@@ -359,6 +369,63 @@ impl Kind {
     pub fn matches(&self, line: &str) -> bool {
         self.finder.find(line.as_bytes()).is_some()
             && !self.ignores().iter().any(|r| r.is_match(line))
+    }
+}
+
+/// The global skip list: plain words as substrings, `^word`/`word$`/`^word$` as prefix, suffix
+/// or equality tests, only the rest as one regex (compiling 250 alternatives costs more than the
+/// whole rest of an oops' reading).
+struct SkipList {
+    contains: Vec<String>,
+    prefix: Vec<String>,
+    suffix: Vec<String>,
+    exact: Vec<String>,
+    regex: Option<Regex>,
+}
+
+impl SkipList {
+    fn new(patterns: &[String]) -> SkipList {
+        let word =
+            |w: &str| !w.is_empty() && w.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
+        let mut l = SkipList {
+            contains: Vec::new(),
+            prefix: Vec::new(),
+            suffix: Vec::new(),
+            exact: Vec::new(),
+            regex: None,
+        };
+        let mut rest: Vec<&str> = Vec::new();
+        for p in patterns {
+            let (a, body) = match p.strip_prefix('^') {
+                Some(b) => (true, b),
+                None => (false, p.as_str()),
+            };
+            let (z, body) = match body.strip_suffix('$') {
+                Some(b) => (true, b),
+                None => (false, body),
+            };
+            if !word(body) {
+                rest.push(p);
+                continue;
+            }
+            let v = match (a, z) {
+                (false, false) => &mut l.contains,
+                (true, false) => &mut l.prefix,
+                (false, true) => &mut l.suffix,
+                (true, true) => &mut l.exact,
+            };
+            v.push(body.to_string());
+        }
+        l.regex = (!rest.is_empty()).then(|| compile(&rest.join("|")));
+        l
+    }
+
+    fn matches(&self, name: &str) -> bool {
+        self.contains.iter().any(|w| name.contains(w.as_str()))
+            || self.prefix.iter().any(|w| name.starts_with(w.as_str()))
+            || self.suffix.iter().any(|w| name.ends_with(w.as_str()))
+            || self.exact.iter().any(|w| name == w)
+            || self.regex.as_ref().is_some_and(|r| r.is_match(name))
     }
 }
 
@@ -866,13 +933,11 @@ impl Rules {
     }
 
     fn push_groups(&self, frames: &mut Vec<String>, caps: &regex::Captures<'_>, stack: &Stack) {
-        let global = self
-            .skip
-            .get_or_init(|| compile(&self.global_skip.join("|")));
+        let skip = self.skip.get_or_init(|| SkipList::new(&self.global_skip));
         for g in caps.iter().skip(1).flatten() {
             let name = demangle(g.as_str());
             let skipped =
-                global.is_match(&name) || stack.skip.as_ref().is_some_and(|r| r.is_match(&name));
+                skip.matches(&name) || stack.skip.as_ref().is_some_and(|r| r.is_match(&name));
             if !skipped {
                 frames.push(name);
             }
@@ -1009,7 +1074,8 @@ fn demangle(name: &str) -> String {
 /// addresses, line numbers, `func+0x1/0x2` offsets, CPU numbers and other decimal numbers.
 pub fn replace_volatile(title: &str) -> String {
     struct Repl {
-        re: Regex,
+        src: &'static str,
+        re: OnceLock<Regex>,
         with: &'static str,
     }
     static TABLE: OnceLock<Vec<Repl>> = OnceLock::new();
@@ -1026,17 +1092,39 @@ pub fn replace_volatile(title: &str) -> String {
             (r"(\d+){7,}", "NUM"),
         ]
         .into_iter()
-        .map(|(re, with)| Repl {
-            re: Regex::new(re).expect("static regex"),
+        .map(|(src, with)| Repl {
+            src,
+            re: OnceLock::new(),
             with,
         })
         .collect()
     });
     let mut s = title.to_string();
-    for r in table {
+    let hex_run = |t: &str| {
+        let mut run = 0;
+        t.bytes().any(|c| {
+            run = if c.is_ascii_hexdigit() { run + 1 } else { 0 };
+            run >= 6
+        })
+    };
+    for (i, r) in table.iter().enumerate() {
+        // Most titles have nothing volatile: test for the trigger before running (and, on first
+        // use, compiling) each pattern.
+        let may_match = match i {
+            0 => s.contains("syz-executor"),
+            1 => s.contains("syzkaller"),
+            2 => hex_run(&s),
+            5 => s.contains("+0x"),
+            6 => s.contains("CPU#"),
+            _ => s.bytes().any(|c| c.is_ascii_digit()),
+        };
+        if !may_match {
+            continue;
+        }
+        let re = r.re.get_or_init(|| compile(r.src));
         // Matches may overlap ("0,1,2"): repeat until nothing changes.
         loop {
-            let n = r.re.replace_all(&s, r.with).into_owned();
+            let n = re.replace_all(&s, r.with).into_owned();
             if n == s {
                 break;
             }
