@@ -26,13 +26,14 @@ import json, sys
 o = json.load(sys.stdin)["oopses"][0]
 print("Code: " + o["code"]["text"])' > "$work/code.txt"
 cat "$work/code.txt"
-bash "$decodecode" < "$work/code.txt" | grep -F -- "<-- trapping instruction"
-# decodecode reads standard input and hyperfine 1.15 cannot redirect it: both commands go
+{ bash "$decodecode" < "$work/code.txt" || true; } | grep -F -- "<-- trapping instruction"
+# decodecode always exits 1 (its EXIT trap), hence -i. It reads standard input and hyperfine 1.15
+# cannot redirect it: both commands go
 # through the same `bash -c 'exec …'` so that each pays the same extra shell start.
 commands=("bash -c 'exec $work/kvmtriage explain --format json $input'" "bash -c 'exec bash $decodecode < $work/code.txt'")
 for i in $(seq 1 "$batches"); do
   if [ $((i % 2)) -eq 1 ]; then order=("${commands[@]}"); else order=("${commands[1]}" "${commands[0]}"); fi
-  hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/hf-$i.json" "${order[@]}" >/dev/null 2>&1
+  hyperfine -N -i --warmup 3 --runs "$runs" --export-json "$work/hf-$i.json" "${order[@]}" >/dev/null 2>&1
 done
 python3 - "$work" "$batches" <<'PY'
 import json, statistics, sys

@@ -396,25 +396,33 @@ impl SkipList {
         };
         let mut rest: Vec<&str> = Vec::new();
         for p in patterns {
-            let (a, body) = match p.strip_prefix('^') {
-                Some(b) => (true, b),
-                None => (false, p.as_str()),
-            };
-            let (z, body) = match body.strip_suffix('$') {
-                Some(b) => (true, b),
-                None => (false, body),
-            };
-            if !word(body) {
+            // `a|b`, `(x|y)z`, `k?v?(?:m|z)alloc`: expanded into plain words when that is all
+            // they are.
+            let Some(alternatives) = expand_words(p) else {
                 rest.push(p);
                 continue;
-            }
-            let v = match (a, z) {
-                (false, false) => &mut l.contains,
-                (true, false) => &mut l.prefix,
-                (false, true) => &mut l.suffix,
-                (true, true) => &mut l.exact,
             };
-            v.push(body.to_string());
+            for alt in alternatives {
+                let (a, body) = match alt.strip_prefix('^') {
+                    Some(b) => (true, b.to_string()),
+                    None => (false, alt.clone()),
+                };
+                let (z, body) = match body.strip_suffix('$') {
+                    Some(b) => (true, b.to_string()),
+                    None => (false, body),
+                };
+                if body.is_empty() || body.contains(['^', '$']) {
+                    rest.push(p);
+                    break;
+                }
+                let v = match (a, z) {
+                    (false, false) => &mut l.contains,
+                    (true, false) => &mut l.prefix,
+                    (false, true) => &mut l.suffix,
+                    (true, true) => &mut l.exact,
+                };
+                v.push(body);
+            }
         }
         l.regex = (!rest.is_empty()).then(|| compile(&rest.join("|")));
         l
@@ -427,6 +435,78 @@ impl SkipList {
             || self.exact.iter().any(|w| name == w)
             || self.regex.as_ref().is_some_and(|r| r.is_match(name))
     }
+}
+
+/// All the plain strings a pattern made of literal characters, `^`/`$` anchors, `|`, groups
+/// `(…)`/`(?:…)` and `?` after a character or group can match; `None` for anything else (`.`,
+/// `*`, `+`, classes, escapes) or more than 64 strings.
+fn expand_words(p: &str) -> Option<Vec<String>> {
+    fn alternation(s: &[u8], i: &mut usize) -> Option<Vec<String>> {
+        let mut out = Vec::new();
+        loop {
+            out.extend(sequence(s, i)?);
+            if *i < s.len() && s[*i] == b'|' {
+                *i += 1;
+                continue;
+            }
+            return Some(out);
+        }
+    }
+    fn sequence(s: &[u8], i: &mut usize) -> Option<Vec<String>> {
+        let mut acc = vec![String::new()];
+        while *i < s.len() && s[*i] != b'|' && s[*i] != b')' {
+            let atom: Vec<String> = match s[*i] {
+                b'(' => {
+                    *i += 1;
+                    if s[*i..].starts_with(b"?:") {
+                        *i += 2;
+                    }
+                    let inner = alternation(s, i)?;
+                    if *i >= s.len() || s[*i] != b')' {
+                        return None;
+                    }
+                    *i += 1;
+                    inner
+                }
+                c if c.is_ascii_alphanumeric()
+                    || matches!(c, b'_' | b':' | b'^' | b'$' | b'-' | b'<' | b'>' | b' ') =>
+                {
+                    *i += 1;
+                    if s.get(*i) != Some(&b'?') {
+                        // A plain character: appended in place (the common case).
+                        for a in acc.iter_mut() {
+                            a.push(c as char);
+                        }
+                        continue;
+                    }
+                    vec![(c as char).to_string()]
+                }
+                _ => return None,
+            };
+            let optional = *i < s.len() && s[*i] == b'?';
+            if optional {
+                *i += 1;
+            }
+            let mut next = Vec::new();
+            for a in &acc {
+                if optional {
+                    next.push(a.clone());
+                }
+                for b in &atom {
+                    next.push(format!("{a}{b}"));
+                }
+            }
+            if next.len() > 64 {
+                return None;
+            }
+            acc = next;
+        }
+        Some(acc)
+    }
+    let b = p.as_bytes();
+    let mut i = 0;
+    let out = alternation(b, &mut i)?;
+    (i == b.len()).then_some(out)
 }
 
 /// A line prepared for the report finder.
@@ -1176,6 +1256,55 @@ mod tests {
             assert!(HEADERS.contains(h), "HEADERS lacks {h:?}");
         }
         assert_eq!(HEADERS.len(), headers.len());
+    }
+
+    #[test]
+    fn skip_patterns_as_words() {
+        let mut w = expand_words("k?v?(?:m|z)alloc").unwrap();
+        w.sort();
+        assert_eq!(
+            w,
+            [
+                "kvmalloc", "kvzalloc", "kmalloc", "kzalloc", "vmalloc", "vzalloc", "malloc",
+                "zalloc"
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+        );
+        assert_eq!(
+            expand_words("_trap$|do_trap").unwrap(),
+            ["_trap$", "do_trap"]
+        );
+        assert!(expand_words("(read|write)_once_.*nocheck").is_none());
+        let r = rules();
+        let list = SkipList::new(&r.global_skip);
+        // The word tests decide as the whole regex would.
+        let re = compile(&r.global_skip.join("|"));
+        for name in [
+            "kvmalloc_node",
+            "do_trap",
+            "foo_trap",
+            "mutex_lock",
+            "xmutex_",
+            "readl",
+            "readlx",
+            "kthread",
+            "kthreadd",
+            "crc32_le",
+            "atomic64_inc",
+            "tty_release",
+            "usb_submit_urb",
+            "el1h_64_sync_handler",
+            "__rustc::rust_begin_unwind",
+            "xas_load",
+            "dput",
+            "netif_receive_skb",
+        ] {
+            assert_eq!(list.matches(name), re.is_match(name), "{name}");
+        }
     }
 
     #[test]
