@@ -16,8 +16,13 @@ decodecode=${DECODECODE:-$target_dir/oracles/scripts/decodecode}
 test -f "$decodecode" || { echo "no decodecode at $decodecode" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cargo build --profile release-cli --locked -q --bin kvmtriage
-cp "$target_dir/release-cli/kvmtriage" "$work/kvmtriage"
+# KVMTRIAGE_BIN: measure that binary instead of building the release-cli profile.
+if [ -n "${KVMTRIAGE_BIN:-}" ]; then
+  cp "$KVMTRIAGE_BIN" "$work/kvmtriage"
+else
+  cargo build --profile release-cli --locked -q --bin kvmtriage
+  cp "$target_dir/release-cli/kvmtriage" "$work/kvmtriage"
+fi
 input=testdata/corpus/real/030.txt
 # The same Code: line for decodecode: the oops' window as kvmtriage read it (the mail wrapped it
 # over three quoted lines; decodecode needs it on one).

@@ -385,8 +385,6 @@ struct SkipList {
 
 impl SkipList {
     fn new(patterns: &[String]) -> SkipList {
-        let word =
-            |w: &str| !w.is_empty() && w.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
         let mut l = SkipList {
             contains: Vec::new(),
             prefix: Vec::new(),
