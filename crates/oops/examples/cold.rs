@@ -18,11 +18,9 @@ fn main() {
     let again = kvmtriage_oops::read_oopses(&text);
     let warm = t.elapsed();
     println!(
-        "{} oopses; first read+title {read:?}, decode {decode:?}, second read+title {warm:?} ({} decoded)",
+        "{} oopses; first read+title {read:?}, decode {decode:?}, second read+title {warm:?} ({} decoded, {} again)",
         oopses.len(),
-        decoded.iter().flatten().count() + again.len() * 0
+        decoded.iter().flatten().count(),
+        again.len()
     );
 }
-
-#[allow(dead_code)]
-fn unused() {}
