@@ -136,11 +136,24 @@ fn json_is_valid_and_versioned() {
             Some(0) | Some(7) => {
                 let v: serde_json::Value = serde_json::from_slice(&out.stdout)
                     .unwrap_or_else(|e| panic!("{input}: bad JSON: {e}"));
-                assert_eq!(v["schema_version"], 2, "{input}");
+                assert_eq!(v["schema_version"], 3, "{input}");
                 let dumps = v["dumps"]
                     .as_array()
                     .unwrap_or_else(|| panic!("{input}: no dumps array"));
-                assert!(!dumps.is_empty(), "{input}: exit 0 with no dumps");
+                let oopses = v["oopses"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{input}: no oopses array"));
+                assert!(
+                    !dumps.is_empty() || !oopses.is_empty(),
+                    "{input}: exit 0 with neither dumps nor oopses"
+                );
+                for o in oopses {
+                    assert!(
+                        o["title"].as_str().is_some_and(|t| !t.is_empty()),
+                        "{input}: oops title"
+                    );
+                    assert!(o["stack"].is_array(), "{input}: oops stack");
+                }
                 for d in dumps {
                     assert!(d["event"]["kind"].is_string(), "{input}: event.kind");
                     assert!(

@@ -121,7 +121,7 @@ fn is_hex(v: &Value) -> bool {
 #[test]
 fn promised_keys_have_promised_types() {
     let v = explain_json("examples/origin-x2apic-timer.txt");
-    assert_eq!(v["schema_version"], 2);
+    assert_eq!(v["schema_version"], 3);
     let d = &v["dumps"][0];
     assert!(d["event"]["kind"].is_string());
     assert!(d["event"]["errno"].is_u64());

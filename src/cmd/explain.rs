@@ -1,4 +1,4 @@
-//! `kvmtriage explain`: read a QEMU x86 dump and say what happened.
+//! `kvmtriage explain`: read a QEMU x86 dump or a Linux kernel oops and say what happened.
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
@@ -40,7 +40,7 @@ pub enum SyntaxChoice {
 /// Arguments of `kvmtriage explain`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// File holding the dump (any text around it is fine), or `-` for standard input.
+    /// File holding the dump or oops (any text around it is fine), or `-` for standard input.
     #[arg(value_name = "FILE|-", default_value = "-")]
     input: PathBuf,
     /// Output format.
@@ -65,6 +65,10 @@ pub struct Args {
     /// which known KVM bugs affect that kernel.
     #[arg(long, value_name = "VERSION")]
     host_kernel: Option<String>,
+    /// Symbols for kernel oopses (repeatable): a System.map, a copy of /proc/kallsyms, a vmlinux
+    /// (ELF symbols, DWARF file:line and inline frames) or a module (.ko, .ko.xz, .ko.zst).
+    #[arg(long, value_name = "PATH")]
+    symbols: Vec<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
@@ -74,6 +78,17 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 .with_context(|| format!("--host-kernel {v:?} is not a kernel version"))?,
         ),
         None => None,
+    };
+    let symbols = if args.symbols.is_empty() {
+        None
+    } else {
+        match kvmtriage_analyze::Symbols::load(&args.symbols) {
+            Ok(s) => Some(std::sync::Arc::new(s)),
+            Err(e) => {
+                eprintln!("kvmtriage: error: --symbols {e}");
+                return Ok(exit::UNREADABLE);
+            }
+        }
     };
     let name = args.input.display().to_string();
     let bytes = match read_input(&args.input) {
@@ -93,6 +108,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         },
         host_kernel,
         cpu: args.cpu,
+        symbols,
     };
     let analysis = match kvmtriage_analyze::analyze(&text, &opts) {
         Ok(a) => a,

@@ -178,6 +178,7 @@ fn explain(report: &Report, result: RunResult, format: Format) -> String {
             dump,
             &kvmtriage_analyze::Options::default(),
         )],
+        oopses: Vec::new(),
     };
     let name = format!("repro {}", report.guest);
     let info = InputInfo {

@@ -32,7 +32,9 @@ use kvmtriage_dump::{Event, ExitRecord};
 
 /// Version of the JSON document `kvmtriage explain --format json` prints (docs/json.md).
 /// Bumped on any incompatible change; additions keep it.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
+
+pub use kvmtriage_oops::symbols::{SymbolError, Symbols};
 
 /// What to analyse and how.
 #[derive(Debug, Clone, Default)]
@@ -45,6 +47,8 @@ pub struct Options {
     pub host_kernel: Option<KernelVersion>,
     /// Keep only dumps of this CPU (`CPU#N` headers of `info registers -a`).
     pub cpu: Option<u32>,
+    /// Symbol files (`--symbols`) for kernel oopses: System.map, kallsyms, vmlinux, modules.
+    pub symbols: Option<std::sync::Arc<Symbols>>,
 }
 
 /// Why a text could not be analysed at all.
@@ -65,6 +69,81 @@ pub enum AnalyzeError {
 pub struct Analysis {
     pub schema_version: u32,
     pub dumps: Vec<DumpAnalysis>,
+    /// Linux kernel crash reports in the same input (docs/json.md, "One oops").
+    pub oopses: Vec<OopsAnalysis>,
+}
+
+/// One kernel oops: what was read, its title, the decoded `Code:` line and the symbolized stack.
+#[derive(Debug, Clone, Serialize)]
+pub struct OopsAnalysis {
+    /// The rules' kind (`bug`, `warning`, `general-protection-fault`, …, `register-dump`).
+    pub kind: String,
+    /// The header line as printed.
+    pub header: String,
+    /// syzbot-compatible title.
+    pub title: String,
+    pub alt_titles: Vec<String>,
+    /// syzbot's crash type (`KASAN-READ`, `WARNING`, `HANG`, …; empty when none).
+    #[serde(rename = "type")]
+    pub crash_type: String,
+    pub corrupted: bool,
+    /// Why it looks cut off or interleaved.
+    pub corrupted_reason: Option<String>,
+    pub kernel: kvmtriage_oops::KernelInfo,
+    /// The instruction-pointer line (CS, numeric address when printed, `func+off/len [mod]`).
+    pub rip: Option<kvmtriage_oops::RipLine>,
+    /// The registers the oops printed, by name, as `"0x…"`.
+    pub registers: Registers,
+    /// The `Code:` window as read.
+    pub code: Option<kvmtriage_dump::CodeWindow>,
+    /// `Bad RIP value.` / `Unable to access opcode bytes at …` instead of code bytes.
+    pub code_note: Option<String>,
+    pub disassembly: Option<OopsDisassembly>,
+    /// The instruction at the `Code:` marker (the same shape as a dump's `fault`).
+    pub fault: Option<FaultInstruction>,
+    pub listing: Vec<ListingLine>,
+    /// Every call-trace line.
+    pub stack: Vec<kvmtriage_oops::StackFrame>,
+    /// With `--symbols`: the RIP line and frames with run-time addresses and file:line.
+    pub symbols: Option<kvmtriage_oops::symbols::Symbolized>,
+    /// The oops is in KVM code (kvm/kvm_intel/kvm_amd functions or modules, arch/x86/kvm/).
+    pub kvm: bool,
+    /// Indices into `dumps` of QEMU dumps of the same input within 200 lines of this oops.
+    pub near_dumps: Vec<usize>,
+    pub source: kvmtriage_oops::SourceSpan,
+    pub warnings: Vec<String>,
+}
+
+/// An oops' registers: `{"rax": "0x…", …, "rflags": …, "cr2": …, "fs_base": …}` in print order.
+#[derive(Debug, Clone, Default)]
+pub struct Registers(pub Vec<(&'static str, u64)>);
+
+impl Serialize for Registers {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            m.serialize_entry(k, &format_args!("{v:#x}").to_string())?;
+        }
+        m.end()
+    }
+}
+
+/// How an oops' code window was decoded.
+#[derive(Debug, Clone, Serialize)]
+pub struct OopsDisassembly {
+    pub bits: u32,
+    /// Where the listing's addresses come from (printed RIP, symbols, or function-relative).
+    pub address_base: kvmtriage_oops::decode::AddressBase,
+    #[serde(serialize_with = "kvmtriage_dump::hex::u64")]
+    pub window_address: u64,
+    pub marker: usize,
+    pub alignment: Alignment,
+    pub notes: Vec<kvmtriage_x86::Note>,
+    /// `ud2`/`ud1` at the marker: the kernel's BUG/WARN/UBSAN trap.
+    pub trap: Option<kvmtriage_oops::decode::TrapKind>,
+    /// The trap in one sentence.
+    pub trap_explained: Option<&'static str>,
 }
 
 /// One dump with its disassembly and diagnosis. In JSON the dump's own fields come first,
@@ -106,7 +185,13 @@ pub fn analyze(text: &str, opts: &Options) -> Result<Analysis, AnalyzeError> {
             return Err(AnalyzeError::BadMode(bits));
         }
     }
-    let mut dumps = kvmtriage_dump::read(text)?;
+    let oopses_read = kvmtriage_oops::read_oopses(text);
+    let mut dumps = match kvmtriage_dump::read(text) {
+        Ok(d) => d,
+        // A text with kernel oopses and no QEMU dump is fine: it is analysed as oopses.
+        Err(e) if e.is_no_dump() && !oopses_read.is_empty() && opts.cpu.is_none() => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
     if let Some(wanted) = opts.cpu {
         let available: Vec<String> = dumps
             .iter()
@@ -123,11 +208,157 @@ pub fn analyze(text: &str, opts: &Options) -> Result<Analysis, AnalyzeError> {
             return Err(AnalyzeError::NoSuchCpu { wanted, available });
         }
     }
-    let dumps = dumps.into_iter().map(|d| analyze_dump(d, opts)).collect();
+    let dumps: Vec<DumpAnalysis> = dumps.into_iter().map(|d| analyze_dump(d, opts)).collect();
+    let oopses = oopses_read
+        .into_iter()
+        .map(|o| analyze_oops(o, &dumps, opts))
+        .collect();
     Ok(Analysis {
         schema_version: SCHEMA_VERSION,
         dumps,
+        oopses,
     })
+}
+
+/// Decode, symbolize and place one oops already read.
+pub fn analyze_oops(
+    o: kvmtriage_oops::Oops,
+    dumps: &[DumpAnalysis],
+    opts: &Options,
+) -> OopsAnalysis {
+    use kvmtriage_dump::Gpr;
+    let symbols = opts.symbols.as_ref().map(|s| s.symbolize(&o));
+    let code = kvmtriage_oops::decode::decode_oops(&o, symbols.as_ref().and_then(|s| s.rip));
+    let mut regs: Vec<(&'static str, u64)> = Vec::new();
+    let wide = o.bits != Some(32);
+    if let Some(r) = o.cpu.rip {
+        regs.push((if wide { "rip" } else { "eip" }, r));
+    }
+    for g in [
+        Gpr::Rax,
+        Gpr::Rbx,
+        Gpr::Rcx,
+        Gpr::Rdx,
+        Gpr::Rsi,
+        Gpr::Rdi,
+        Gpr::Rbp,
+        Gpr::Rsp,
+        Gpr::R8,
+        Gpr::R9,
+        Gpr::R10,
+        Gpr::R11,
+        Gpr::R12,
+        Gpr::R13,
+        Gpr::R14,
+        Gpr::R15,
+    ] {
+        if let Some(v) = o.cpu.gpr(g) {
+            regs.push((if wide { g.name64() } else { g.name32() }, v));
+        }
+    }
+    if let Some(v) = o.cpu.rflags {
+        regs.push((if wide { "rflags" } else { "eflags" }, v));
+    }
+    for (name, seg) in [
+        ("cs", kvmtriage_dump::SegName::Cs),
+        ("ss", kvmtriage_dump::SegName::Ss),
+        ("ds", kvmtriage_dump::SegName::Ds),
+        ("es", kvmtriage_dump::SegName::Es),
+        ("fs", kvmtriage_dump::SegName::Fs),
+        ("gs", kvmtriage_dump::SegName::Gs),
+    ] {
+        if let Some(s) = o.cpu.segment(seg) {
+            regs.push((name, u64::from(s.selector)));
+        }
+    }
+    for (name, v) in [
+        ("fs_base", o.fs_base),
+        ("gs_base", o.gs_base),
+        ("kernel_gs_base", o.kernel_gs_base),
+        ("cr0", o.cpu.cr0),
+        ("cr2", o.cpu.cr2),
+        ("cr3", o.cpu.cr3),
+        ("cr4", o.cpu.cr4),
+    ] {
+        if let Some(v) = v {
+            regs.push((name, v));
+        }
+    }
+    for (n, name) in [
+        (0, "dr0"),
+        (1, "dr1"),
+        (2, "dr2"),
+        (3, "dr3"),
+        (6, "dr6"),
+        (7, "dr7"),
+    ] {
+        if let Some(v) = o.cpu.dr[n] {
+            regs.push((name, v));
+        }
+    }
+    let near_dumps = dumps
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| {
+            let (a, b) = (d.dump.source.first_line, d.dump.source.last_line);
+            let (c, e) = (o.source.first_line, o.source.last_line);
+            a.saturating_sub(200) <= e && c.saturating_sub(200) <= b
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let (disassembly, fault, listing) = match code {
+        Some(c) => {
+            let CodeAnalysis {
+                bitness,
+                window_address,
+                marker,
+                alignment,
+                fault,
+                listing,
+                notes,
+                ..
+            } = c.analysis;
+            (
+                Some(OopsDisassembly {
+                    bits: bitness,
+                    address_base: c.address_base,
+                    window_address,
+                    marker,
+                    alignment,
+                    notes,
+                    trap: c.trap,
+                    trap_explained: c.trap.map(|t| t.explain()),
+                }),
+                fault,
+                listing,
+            )
+        }
+        None => (None, None, Vec::new()),
+    };
+    let kvm = o.in_kvm();
+    OopsAnalysis {
+        kind: o.kind,
+        header: o.header,
+        title: o.title,
+        alt_titles: o.alt_titles,
+        crash_type: o.crash_type,
+        corrupted: o.corrupted.is_some(),
+        corrupted_reason: o.corrupted,
+        kernel: o.kernel,
+        rip: o.rip,
+        registers: Registers(regs),
+        code: o.code,
+        code_note: o.code_note,
+        disassembly,
+        fault,
+        listing,
+        stack: o.stack,
+        symbols,
+        kvm,
+        near_dumps,
+        source: o.source,
+        warnings: o.warnings,
+    }
 }
 
 /// Disassemble and diagnose one dump already read.

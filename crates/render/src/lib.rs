@@ -1,6 +1,7 @@
 //! kvmtriage-render: turns an [`Analysis`] into text for people (terminal, Markdown) or
 //! programs (JSON, documented in `docs/json.md`). No analysis happens here.
 
+mod oops;
 mod text;
 
 use kvmtriage_analyze::Analysis;
@@ -25,13 +26,15 @@ pub struct InputInfo<'a> {
     pub lines: usize,
 }
 
-/// The JSON document: `{"schema_version": N, "tool": {...}, "input": {...}, "dumps": [...]}`.
+/// The JSON document: `{"schema_version": N, "tool": {...}, "input": {...}, "dumps": [...],
+/// "oopses": [...]}`.
 #[derive(Serialize)]
 struct JsonDocument<'a> {
     schema_version: u32,
     tool: Tool,
     input: &'a InputInfo<'a>,
     dumps: &'a [kvmtriage_analyze::DumpAnalysis],
+    oopses: &'a [kvmtriage_analyze::OopsAnalysis],
 }
 
 #[derive(Serialize)]
@@ -51,6 +54,7 @@ pub fn render_json(analysis: &Analysis, input: &InputInfo, pretty: bool) -> Stri
         },
         input,
         dumps: &analysis.dumps,
+        oopses: &analysis.oopses,
     };
     // Serialising plain data structs into a String cannot fail.
     let result = if pretty {

@@ -13,14 +13,14 @@ use kvmtriage_dump::hex;
 use crate::{Color, InputInfo};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Flavor {
+pub(crate) enum Flavor {
     Terminal { color: bool },
     Markdown,
 }
 
 /// ANSI styles, used only when colour is on.
 #[derive(Clone, Copy)]
-enum Style {
+pub(crate) enum Style {
     Bold,
     Red,
     Green,
@@ -42,13 +42,13 @@ impl Style {
     }
 }
 
-struct Out {
-    flavor: Flavor,
-    buf: String,
+pub(crate) struct Out {
+    pub(crate) flavor: Flavor,
+    pub(crate) buf: String,
 }
 
 impl Out {
-    fn paint(&self, style: Style, text: &str) -> String {
+    pub(crate) fn paint(&self, style: Style, text: &str) -> String {
         match self.flavor {
             Flavor::Terminal { color: true } => format!("{}{text}\x1b[0m", style.code()),
             Flavor::Markdown if matches!(style, Style::Bold | Style::Red) => format!("**{text}**"),
@@ -56,18 +56,18 @@ impl Out {
         }
     }
 
-    fn line(&mut self, text: &str) {
+    pub(crate) fn line(&mut self, text: &str) {
         self.buf.push_str(text);
         self.buf.push('\n');
     }
 
-    fn blank(&mut self) {
+    pub(crate) fn blank(&mut self) {
         if !self.buf.is_empty() && !self.buf.ends_with("\n\n") {
             self.buf.push('\n');
         }
     }
 
-    fn heading(&mut self, text: &str) {
+    pub(crate) fn heading(&mut self, text: &str) {
         self.blank();
         match self.flavor {
             Flavor::Markdown => self.line(&format!("### {text}")),
@@ -78,7 +78,7 @@ impl Out {
         }
     }
 
-    fn bullet(&mut self, text: &str) {
+    pub(crate) fn bullet(&mut self, text: &str) {
         match self.flavor {
             Flavor::Markdown => self.line(&format!("- {text}")),
             Flavor::Terminal { .. } => self.line(&format!("  - {text}")),
@@ -86,7 +86,7 @@ impl Out {
     }
 
     /// Fixed-width block: indented on the terminal, fenced in Markdown.
-    fn block(&mut self, lines: &[String]) {
+    pub(crate) fn block(&mut self, lines: &[String]) {
         match self.flavor {
             Flavor::Markdown => {
                 self.line("```");
@@ -131,6 +131,11 @@ fn render(analysis: &Analysis, input: &InputInfo, flavor: Flavor) -> String {
             out.blank();
         }
         dump_report(&mut out, d, i + 1, total, input);
+    }
+    let total = analysis.oopses.len();
+    for (i, o) in analysis.oopses.iter().enumerate() {
+        out.blank();
+        crate::oops::oops_report(&mut out, o, i + 1, total, input);
     }
     out.buf
 }

@@ -244,6 +244,8 @@ impl ExplainQuery {
                 syntax: self.syntax.into(),
                 host_kernel,
                 cpu: self.cpu,
+                // A server reads no symbol files named by its clients.
+                symbols: None,
             },
         })
     }

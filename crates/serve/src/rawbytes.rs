@@ -372,6 +372,7 @@ fn from_dump(
         syntax,
         host_kernel: None,
         cpu: None,
+        symbols: None,
     };
     let length = dump.code.as_ref().map_or(0, |c| c.bytes.len());
     let code = kvmtriage_analyze::disassemble(&dump, &opts).ok_or_else(|| {
