@@ -234,24 +234,7 @@ pub fn analyze_oops(
     if let Some(r) = o.cpu.rip {
         regs.push((if wide { "rip" } else { "eip" }, r));
     }
-    for g in [
-        Gpr::Rax,
-        Gpr::Rbx,
-        Gpr::Rcx,
-        Gpr::Rdx,
-        Gpr::Rsi,
-        Gpr::Rdi,
-        Gpr::Rbp,
-        Gpr::Rsp,
-        Gpr::R8,
-        Gpr::R9,
-        Gpr::R10,
-        Gpr::R11,
-        Gpr::R12,
-        Gpr::R13,
-        Gpr::R14,
-        Gpr::R15,
-    ] {
+    for &g in &Gpr::PRINT_ORDER[..16] {
         if let Some(v) = o.cpu.gpr(g) {
             regs.push((if wide { g.name64() } else { g.name32() }, v));
         }

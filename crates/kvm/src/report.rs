@@ -104,28 +104,10 @@ pub struct RegistersJson<'a>(pub &'a CpuState);
 
 impl Serialize for RegistersJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        const GPRS: [Gpr; 16] = [
-            Gpr::Rax,
-            Gpr::Rbx,
-            Gpr::Rcx,
-            Gpr::Rdx,
-            Gpr::Rsi,
-            Gpr::Rdi,
-            Gpr::Rbp,
-            Gpr::Rsp,
-            Gpr::R8,
-            Gpr::R9,
-            Gpr::R10,
-            Gpr::R11,
-            Gpr::R12,
-            Gpr::R13,
-            Gpr::R14,
-            Gpr::R15,
-        ];
         let cpu = self.0;
         let cs = cpu.cs();
-        let mut st = s.serialize_struct("Registers", GPRS.len() + 10)?;
-        for r in GPRS {
+        let mut st = s.serialize_struct("Registers", 16 + 10)?;
+        for &r in &Gpr::PRINT_ORDER[..16] {
             st.serialize_field(r.name64(), &cpu.gpr(r).map(Hex))?;
         }
         st.serialize_field("rip", &cpu.rip.map(Hex))?;

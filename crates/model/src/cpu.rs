@@ -84,6 +84,43 @@ impl Gpr {
         Gpr::R31,
     ];
 
+    /// All 32 registers in QEMU's print order (RAX RBX RCX RDX RSI RDI RBP RSP R8 … R31), which is
+    /// also the derived `Ord`. `PRINT_ORDER[..16]` are the legacy registers.
+    pub const PRINT_ORDER: [Gpr; 32] = [
+        Gpr::Rax,
+        Gpr::Rbx,
+        Gpr::Rcx,
+        Gpr::Rdx,
+        Gpr::Rsi,
+        Gpr::Rdi,
+        Gpr::Rbp,
+        Gpr::Rsp,
+        Gpr::R8,
+        Gpr::R9,
+        Gpr::R10,
+        Gpr::R11,
+        Gpr::R12,
+        Gpr::R13,
+        Gpr::R14,
+        Gpr::R15,
+        Gpr::R16,
+        Gpr::R17,
+        Gpr::R18,
+        Gpr::R19,
+        Gpr::R20,
+        Gpr::R21,
+        Gpr::R22,
+        Gpr::R23,
+        Gpr::R24,
+        Gpr::R25,
+        Gpr::R26,
+        Gpr::R27,
+        Gpr::R28,
+        Gpr::R29,
+        Gpr::R30,
+        Gpr::R31,
+    ];
+
     /// x86 register number (RAX=0, RCX=1, RDX=2, RBX=3, RSP=4, …, R31=31).
     pub fn number(self) -> usize {
         match self {
@@ -418,6 +455,9 @@ mod tests {
             assert_eq!(Gpr::from_number(n), Some(*r));
         }
         assert_eq!(Gpr::Rbx.name64(), "rbx");
+        let mut sorted = Gpr::ALL;
+        sorted.sort();
+        assert_eq!(sorted, Gpr::PRINT_ORDER);
         assert_eq!(Gpr::R9.name32(), "r9d");
     }
 

@@ -205,18 +205,6 @@ fn listing(out: &mut Out, o: &OopsAnalysis) {
         "decoded from the marker".to_string()
     };
     out.heading(&format!("Code ({}-bit, {sync}; {base})", d.bits));
-    let bytes: Vec<String> = o
-        .listing
-        .iter()
-        .map(|l| {
-            if l.is_unreadable() {
-                "??".to_string()
-            } else {
-                hex::bytes(&l.bytes)
-            }
-        })
-        .collect();
-    let width = bytes.iter().map(String::len).max().unwrap_or(0);
     let digits = if matches!(
         d.address_base,
         AddressBase::Printed | AddressBase::Symbolized
@@ -229,25 +217,7 @@ fn listing(out: &mut Out, o: &OopsAnalysis) {
     } else {
         4
     };
-    let lines: Vec<String> = o
-        .listing
-        .iter()
-        .zip(&bytes)
-        .map(|(l, b)| {
-            let mark = if l.is_fault { "=>" } else { "  " };
-            let note = if l.uncertain { "   ; uncertain" } else { "" };
-            let text = format!(
-                "{mark} {:0digits$x}  {b:<width$}  {}{note}",
-                l.address, l.text
-            );
-            if l.is_fault && out.flavor != Flavor::Markdown {
-                out.paint(Style::Bold, &text)
-            } else {
-                text
-            }
-        })
-        .collect();
-    out.block(&lines);
+    crate::text::listing_block(out, &o.listing, digits);
     for note in &d.notes {
         out.bullet(&note.to_string());
     }

@@ -445,8 +445,22 @@ fn listing(out: &mut Out, d: &DumpAnalysis) {
         ""
     };
     out.heading(&format!("Code ({}-bit{source}, {sync})", dis.bits));
-    let byte_text: Vec<String> = d
-        .listing
+    // Linear addresses outside 64-bit mode fit in 32 bits.
+    let digits = if dis.bits == 64 { 16 } else { 8 };
+    listing_block(out, &d.listing, digits);
+    for note in &dis.notes {
+        out.bullet(&note.to_string());
+    }
+}
+
+/// The listing as an aligned block: marker, address (`digits` hex digits), bytes, instruction;
+/// the faulting line bold on a terminal. Shared by the dump and the oops reports.
+pub(crate) fn listing_block(
+    out: &mut Out,
+    listing: &[kvmtriage_analyze::ListingLine],
+    digits: usize,
+) {
+    let byte_text: Vec<String> = listing
         .iter()
         .map(|l| {
             if l.is_unreadable() {
@@ -457,10 +471,7 @@ fn listing(out: &mut Out, d: &DumpAnalysis) {
         })
         .collect();
     let width = byte_text.iter().map(String::len).max().unwrap_or(0);
-    // Linear addresses outside 64-bit mode fit in 32 bits.
-    let digits = if dis.bits == 64 { 16 } else { 8 };
-    let lines: Vec<String> = d
-        .listing
+    let lines: Vec<String> = listing
         .iter()
         .zip(&byte_text)
         .map(|(l, bytes)| {
@@ -478,9 +489,6 @@ fn listing(out: &mut Out, d: &DumpAnalysis) {
         })
         .collect();
     out.block(&lines);
-    for note in &dis.notes {
-        out.bullet(&note.to_string());
-    }
 }
 
 /// What `kvmtriage capture` added for this vCPU: run state, stack words, local APIC, non-zero
@@ -566,8 +574,7 @@ fn registers(out: &mut Out, dump: &Dump) {
     let wide = dump.printed.layout != GprLayout::Bits32;
     // `Gpr` is declared in the order QEMU prints the registers (RAX RBX RCX RDX RSI …), and its
     // derived `Ord` follows the declaration.
-    let mut order = Gpr::ALL;
-    order.sort();
+    let order = Gpr::PRINT_ORDER;
     let mut cells = Vec::new();
     for r in &order {
         if let Some(v) = dump.gpr(*r) {
